@@ -1,0 +1,42 @@
+# Membrane — the build, the tests, the demo and the benchmarks.
+# Every entry point a new user runs (demo, test) first does what `deps` does.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CONFIG ?= Release
+DOTNET ?= dotnet
+BIN := $(CURDIR)/bin
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
+
+# Debian packages the build, the tests, the demo and the benchmarks use.
+DEBS := clang llvm libbpf-dev libbpf1 bpftool iproute2 tshark python3-scapy iperf3 procps
+
+.PHONY: all deps build test bench demo demo-clean clean
+
+all: build
+
+deps:
+	@bash scripts/deps.sh $(DEBS)
+
+build:
+	$(DOTNET) build Membrane.slnx -c $(CONFIG) -nologo -clp:NoSummary -v:q
+	@mkdir -p $(BIN)
+	$(DOTNET) publish src/Membrane.Cli/Membrane.Cli.csproj -c $(CONFIG) -nologo -v:q -o $(BIN) --no-restore
+	@echo "built: $(BIN)/membrane"
+
+test: deps build
+	@bash scripts/test.sh $(CONFIG)
+
+bench: deps build
+	@bash bench/run.sh
+
+demo: deps build
+	@bash scripts/demo.sh
+
+demo-clean:
+	@bash scripts/demo.sh --clean
+
+clean:
+	rm -rf $(BIN) src/*/bin src/*/obj tests/*/bin tests/*/obj bench/*/bin bench/*/obj
