@@ -1,0 +1,20 @@
+/* Why the datapath dropped a packet. The numbering is an API: events and the metrics map
+ * carry it, the C# mirror (Membrane.Linux.Bpf.Datapath.DropReason) must match, and values
+ * are never reused (Cilium keeps its DROP_* codes stable the same way, bpf/lib/common.h).
+ * 0 means "not dropped" so that a metrics key with reason 0 counts forwarded packets. */
+#ifndef MEMBRANE_DROP_REASONS_H
+#define MEMBRANE_DROP_REASONS_H
+
+#include "common.h"
+
+enum drop_reason {
+	REASON_FORWARDED = 0,     /* not a drop: the packet went on */
+	DROP_INVALID_PACKET = 1,  /* too short or malformed headers */
+	DROP_UNSUPPORTED_L3 = 2,  /* ethertype we do not handle (ARP is let through, not counted here) */
+	DROP_POLICY = 3,          /* the verdict map said drop */
+	DROP_TTL_EXCEEDED = 4,    /* TTL / hop limit would reach 0 on decrement */
+	DROP_EXT_HDR_LIMIT = 5,   /* more IPv6 extension headers than we walk */
+};
+BTF_ANCHOR_ENUM(drop_reason);
+
+#endif /* MEMBRANE_DROP_REASONS_H */

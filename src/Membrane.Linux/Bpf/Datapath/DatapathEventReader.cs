@@ -1,0 +1,133 @@
+using System.Buffers.Binary;
+
+namespace Membrane.Linux.Bpf.Datapath;
+
+/// <summary>Why a ring-buffer record could not be read.</summary>
+public enum EventReadError
+{
+    None = 0,
+    /// <summary>Fewer bytes than the header, or than the header's length says.</summary>
+    Truncated,
+    /// <summary>The frame version is not 1.</summary>
+    UnsupportedVersion,
+    /// <summary>The record is valid but of another type than asked for.</summary>
+    WrongType,
+    /// <summary>The length field is smaller than the header or the type's body.</summary>
+    BadLength,
+}
+
+/// <summary>
+/// Reads ring-buffer records (seed frame header + body) from bytes without copying or
+/// throwing (CONVENTIONS: Try-APIs with a reason and byte offset).
+/// </summary>
+public readonly ref struct DatapathEventReader
+{
+    private readonly ReadOnlySpan<byte> _record;
+
+    private DatapathEventReader(ReadOnlySpan<byte> record) => _record = record;
+
+    /// <summary>Size of the seed frame header.</summary>
+    public const int HeaderLength = 8;
+
+    /// <summary>Validates the header of <paramref name="record"/>; on failure <paramref name="offset"/> is where the problem is.</summary>
+    public static bool TryCreate(ReadOnlySpan<byte> record, out DatapathEventReader reader, out EventReadError error, out int offset)
+    {
+        reader = default;
+        offset = 0;
+        if (record.Length < HeaderLength)
+        {
+            error = EventReadError.Truncated;
+            offset = record.Length;
+            return false;
+        }
+        if (record[0] >> 4 != 1)
+        {
+            error = EventReadError.UnsupportedVersion;
+            return false;
+        }
+        var length = BinaryPrimitives.ReadUInt16BigEndian(record[2..]);
+        if (length < HeaderLength)
+        {
+            error = EventReadError.BadLength;
+            offset = 2;
+            return false;
+        }
+        if (length > record.Length)
+        {
+            error = EventReadError.Truncated;
+            offset = record.Length;
+            return false;
+        }
+        reader = new DatapathEventReader(record[..length]);
+        error = EventReadError.None;
+        return true;
+    }
+
+    /// <summary>The record type.</summary>
+    public EventType Type => (EventType)(_record[0] & 0x0f);
+
+    /// <summary>The record's subtype flags.</summary>
+    public byte Flags => _record[1];
+
+    /// <summary>Total length (header included).</summary>
+    public int Length => _record.Length;
+
+    /// <summary>The record id.</summary>
+    public uint Id => BinaryPrimitives.ReadUInt32BigEndian(_record[4..]);
+
+    /// <summary>The body after the header.</summary>
+    public ReadOnlySpan<byte> Body => _record[HeaderLength..];
+
+    /// <summary>Reads the record as a drop event.</summary>
+    public bool TryReadDrop(out DropEventView drop, out EventReadError error)
+    {
+        drop = default;
+        if (Type != EventType.Drop)
+        {
+            error = EventReadError.WrongType;
+            return false;
+        }
+        if (_record.Length < DropEvent.DataOffset)
+        {
+            error = EventReadError.BadLength;
+            return false;
+        }
+        drop = new DropEventView(_record);
+        error = EventReadError.None;
+        return true;
+    }
+}
+
+/// <summary>A drop record's fields, read in place (offsets of <see cref="DropEvent"/>, network byte order).</summary>
+public readonly ref struct DropEventView
+{
+    private readonly ReadOnlySpan<byte> _r;
+
+    internal DropEventView(ReadOnlySpan<byte> record) => _r = record;
+
+    /// <summary>Why the packet was dropped.</summary>
+    public DropReason Reason => (DropReason)BinaryPrimitives.ReadUInt16BigEndian(_r[8..]);
+
+    /// <summary>The device the program ran on.</summary>
+    public int Ifindex => (int)BinaryPrimitives.ReadUInt32BigEndian(_r[12..]);
+
+    /// <summary>The whole packet's length.</summary>
+    public int PacketLength => (int)BinaryPrimitives.ReadUInt32BigEndian(_r[16..]);
+
+    /// <summary>The hook direction.</summary>
+    public Direction Direction => (Direction)_r[20];
+
+    /// <summary>IPPROTO_* or 0.</summary>
+    public byte L4Protocol => _r[21];
+
+    /// <summary>The packet's first bytes (as many as were captured and fit in the record).</summary>
+    public ReadOnlySpan<byte> Packet
+    {
+        get
+        {
+            var captured = BinaryPrimitives.ReadUInt16BigEndian(_r[10..]);
+            var available = _r.Length - DropEvent.DataOffset;
+            return _r.Slice(DropEvent.DataOffset, Math.Min(captured, available));
+        }
+    }
+}

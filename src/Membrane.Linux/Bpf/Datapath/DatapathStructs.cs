@@ -1,0 +1,189 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+
+// The C# mirrors of every struct and enum shared with the datapath (bpf/lib/*.h), in one
+// place. Each carries [CTwin] naming its C twin; DatapathLayoutTests reads the compiled
+// objects' BTF and fails when a size, an offset or an enum value differs. Fields keep the
+// C byte order: "__be" fields hold network-order bytes and are exposed through converting
+// properties; the rest are host order (little-endian on the machines Membrane runs on).
+namespace Membrane.Linux.Bpf.Datapath;
+
+/// <summary>Names the C struct, member, enum or enumerator a C# mirror stands for.</summary>
+[AttributeUsage(AttributeTargets.Struct | AttributeTargets.Field | AttributeTargets.Enum)]
+public sealed class CTwinAttribute(string name) : Attribute
+{
+    /// <summary>The C name.</summary>
+    public string Name { get; } = name;
+}
+
+/// <summary>Direction of the hook a program runs at. C twin: enum membrane_dir (bpf/lib/common.h).</summary>
+[CTwin("membrane_dir")]
+public enum Direction : byte
+{
+    [CTwin("DIR_UNKNOWN")] Unknown = 0,
+    [CTwin("DIR_INGRESS")] Ingress = 1,
+    [CTwin("DIR_EGRESS")] Egress = 2,
+}
+
+/// <summary>Why a packet was dropped (0: it was not). C twin: enum drop_reason (bpf/lib/drop_reasons.h).</summary>
+[CTwin("drop_reason")]
+public enum DropReason : ushort
+{
+    [CTwin("REASON_FORWARDED")] Forwarded = 0,
+    [CTwin("DROP_INVALID_PACKET")] InvalidPacket = 1,
+    [CTwin("DROP_UNSUPPORTED_L3")] UnsupportedL3 = 2,
+    [CTwin("DROP_POLICY")] Policy = 3,
+    [CTwin("DROP_TTL_EXCEEDED")] TtlExceeded = 4,
+    [CTwin("DROP_EXT_HDR_LIMIT")] ExtensionHeaderLimit = 5,
+}
+
+/// <summary>What the verdict map tells the program to do. C twin: enum verdict_action (bpf/lib/maps.h).</summary>
+[CTwin("verdict_action")]
+public enum VerdictAction : byte
+{
+    [CTwin("ACTION_NONE")] None = 0,
+    [CTwin("ACTION_ALLOW")] Allow = 1,
+    [CTwin("ACTION_DROP")] Drop = 2,
+    /// <summary>Allow and act as a router hop: decrement the IPv4 TTL (fixing the checksum) or IPv6 hop limit.</summary>
+    [CTwin("ACTION_ROUTE")] Route = 3,
+}
+
+/// <summary>Record types of the event ring buffer (the low nibble of the seed frame's first byte). C twin: enum event_type (bpf/lib/events.h).</summary>
+[CTwin("event_type")]
+public enum EventType : byte
+{
+    [CTwin("EVENT_DROP")] Drop = 1,
+    [CTwin("EVENT_TRACE")] Trace = 2,
+    [CTwin("EVENT_POLICY_VERDICT")] PolicyVerdict = 3,
+}
+
+/// <summary>Key of the per-CPU "metrics" map. C twin: struct metrics_key (bpf/lib/maps.h); all single bytes.</summary>
+[CTwin("metrics_key")]
+[StructLayout(LayoutKind.Explicit, Size = 4)]
+public struct MetricsKey
+{
+    /// <summary>Why (0 = forwarded).</summary>
+    [CTwin("reason")][FieldOffset(0)] public byte Reason;
+    /// <summary>The hook's direction.</summary>
+    [CTwin("direction")][FieldOffset(1)] public Direction Direction;
+    /// <summary>IPPROTO_* (0 for non-IP).</summary>
+    [CTwin("l4_proto")][FieldOffset(2)] public byte L4Protocol;
+    /// <summary>4, 6, or 0 for non-IP.</summary>
+    [CTwin("l3")][FieldOffset(3)] public byte L3;
+
+    /// <summary>The reason as the enum.</summary>
+    public readonly DropReason DropReason => (DropReason)Reason;
+}
+
+/// <summary>Value of the "metrics" map, one per CPU. C twin: struct metrics_value; host byte order.</summary>
+[CTwin("metrics_value")]
+[StructLayout(LayoutKind.Explicit, Size = 16)]
+public struct MetricsValue
+{
+    [CTwin("packets")][FieldOffset(0)] public ulong Packets;
+    [CTwin("bytes")][FieldOffset(8)] public ulong Bytes;
+}
+
+/// <summary>Key of the "verdict" map. C twin: struct verdict_key (bpf/lib/maps.h).</summary>
+[CTwin("verdict_key")]
+[StructLayout(LayoutKind.Explicit, Size = 4)]
+public struct VerdictKey
+{
+    /// <summary>IPPROTO_*.</summary>
+    [CTwin("l4_proto")][FieldOffset(0)] public byte L4Protocol;
+    [CTwin("pad")][FieldOffset(1)] public byte Pad;
+    /// <summary>Destination port, network byte order (__be16); use <see cref="DestinationPort"/>.</summary>
+    [CTwin("dport")][FieldOffset(2)] public ushort DestinationPortBigEndian;
+
+    /// <summary>The destination port in host order (0: every port of the protocol).</summary>
+    public ushort DestinationPort
+    {
+        readonly get => EventHeader.FromBig(DestinationPortBigEndian);
+        set => DestinationPortBigEndian = EventHeader.FromBig(value); // the swap is its own inverse
+    }
+
+    /// <summary>The key for <paramref name="protocol"/> traffic to <paramref name="port"/> (0 = any port).</summary>
+    public static VerdictKey For(byte protocol, ushort port) => new() { L4Protocol = protocol, DestinationPort = port };
+}
+
+/// <summary>Value of the "verdict" map. C twin: struct verdict_value; host byte order.</summary>
+[CTwin("verdict_value")]
+[StructLayout(LayoutKind.Explicit, Size = 8)]
+public struct VerdictValue
+{
+    [CTwin("action")][FieldOffset(0)] public VerdictAction Action;
+    [CTwin("pad")][FieldOffset(1)] public Pad3 Pad;
+    /// <summary>Matches seen by the datapath (a non-atomic hint).</summary>
+    [CTwin("hits")][FieldOffset(4)] public uint Hits;
+}
+
+/// <summary>Three bytes of padding (C: __u8 pad[3]).</summary>
+[System.Runtime.CompilerServices.InlineArray(3)]
+public struct Pad3
+{
+    private byte _element;
+}
+
+/// <summary>
+/// The 8-byte seed-frame header that starts every ring-buffer record. C twin: struct
+/// event_header (bpf/lib/events.h); network byte order throughout (`!BBH I`).
+/// </summary>
+[CTwin("event_header")]
+[StructLayout(LayoutKind.Explicit, Size = 8)]
+public struct EventHeader
+{
+    /// <summary>Version (high nibble, 1) and type (low nibble).</summary>
+    [CTwin("version_type")][FieldOffset(0)] public byte VersionType;
+    /// <summary>The record's subtype.</summary>
+    [CTwin("flags")][FieldOffset(1)] public byte Flags;
+    /// <summary>Total length, header included (__be16).</summary>
+    [CTwin("length")][FieldOffset(2)] public ushort LengthBigEndian;
+    /// <summary>Sequence number or flow hash (__be32).</summary>
+    [CTwin("id")][FieldOffset(4)] public uint IdBigEndian;
+
+    /// <summary>The frame version (1).</summary>
+    public readonly int Version => VersionType >> 4;
+
+    /// <summary>The record type.</summary>
+    public readonly EventType Type => (EventType)(VersionType & 0x0f);
+
+    /// <summary>Total length in host order.</summary>
+    public readonly ushort Length => FromBig(LengthBigEndian);
+
+    /// <summary>Id in host order.</summary>
+    public readonly uint Id => FromBig(IdBigEndian);
+
+    internal static ushort FromBig(ushort v) => BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(v) : v;
+
+    internal static uint FromBig(uint v) => BitConverter.IsLittleEndian ? BinaryPrimitives.ReverseEndianness(v) : v;
+}
+
+/// <summary>
+/// A drop record. C twin: struct drop_event (bpf/lib/events.h); network byte order
+/// throughout. Read records with <see cref="DatapathEventReader"/> rather than by casting.
+/// </summary>
+[CTwin("drop_event")]
+[StructLayout(LayoutKind.Explicit, Size = 120)]
+public unsafe struct DropEvent
+{
+    /// <summary>Bytes of packet a record carries (EVENT_CAPTURE_LEN).</summary>
+    public const int CaptureLength = 96;
+
+    [CTwin("header")][FieldOffset(0)] public EventHeader Header;
+    /// <summary>enum drop_reason (__be16).</summary>
+    [CTwin("reason")][FieldOffset(8)] public ushort ReasonBigEndian;
+    /// <summary>Valid bytes in <see cref="Data"/> (__be16).</summary>
+    [CTwin("captured")][FieldOffset(10)] public ushort CapturedBigEndian;
+    /// <summary>The device the program ran on (__be32).</summary>
+    [CTwin("ifindex")][FieldOffset(12)] public uint IfindexBigEndian;
+    /// <summary>The whole packet's length (__be32).</summary>
+    [CTwin("packet_length")][FieldOffset(16)] public uint PacketLengthBigEndian;
+    [CTwin("direction")][FieldOffset(20)] public Direction Direction;
+    [CTwin("l4_proto")][FieldOffset(21)] public byte L4Protocol;
+    [CTwin("reserved")][FieldOffset(22)] public ushort Reserved;
+    /// <summary>The first bytes of the packet.</summary>
+    [CTwin("data")][FieldOffset(24)] public fixed byte Data[CaptureLength];
+
+    /// <summary>Offset of <see cref="Data"/> in the record.</summary>
+    public const int DataOffset = 24;
+}
