@@ -24,7 +24,10 @@ build:
 	$(DOTNET) build Membrane.slnx -c $(CONFIG) -nologo -clp:NoSummary -v:q
 	@mkdir -p $(BIN)
 	$(DOTNET) publish src/Membrane.Cli/Membrane.Cli.csproj -c $(CONFIG) -nologo -v:q -o $(BIN) --no-restore
-	@echo "built: $(BIN)/membrane"
+	@# The CNI plugin starts for every pod: NativeAOT: ~4 ms a VERSION call instead of ~46 ms JIT-started (bench/README.md).
+	$(DOTNET) publish src/Membrane.Cni/Membrane.Cni.csproj -c $(CONFIG) -nologo -v:q -r linux-x64 -p:PublishAot=true -o $(BIN)/.cni
+	@cp $(BIN)/.cni/membrane-cni $(BIN)/membrane-cni && rm -rf $(BIN)/.cni
+	@echo "built: $(BIN)/membrane $(BIN)/membrane-cni"
 
 test: deps build
 	@bash scripts/test.sh $(CONFIG)

@@ -1,0 +1,17 @@
+using System.Text.Json.Serialization;
+
+namespace Membrane.Api;
+
+/// <summary>Source-generated JSON metadata for every API type (no reflection: NativeAOT-safe, fast start).</summary>
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(CniAddRequest))]
+[JsonSerializable(typeof(CniAddResponse))]
+[JsonSerializable(typeof(CniDelRequest))]
+[JsonSerializable(typeof(CniCheckRequest))]
+[JsonSerializable(typeof(CniGcRequest))]
+[JsonSerializable(typeof(CniGcResponse))]
+[JsonSerializable(typeof(EndpointInfo))]
+[JsonSerializable(typeof(List<EndpointInfo>))]
+[JsonSerializable(typeof(StatusResponse))]
+[JsonSerializable(typeof(ApiError))]
+public sealed partial class ApiJsonContext : JsonSerializerContext;

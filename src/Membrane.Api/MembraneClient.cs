@@ -1,0 +1,175 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json.Serialization.Metadata;
+
+namespace Membrane.Api;
+
+/// <summary>The agent could not be reached on its socket (not running, wrong path, no permission).</summary>
+public sealed class AgentUnreachableException(string socketPath, Exception inner)
+    : Exception($"failed to reach the membrane agent at {socketPath}: {Describe(socketPath, inner)}", inner)
+{
+    // .NET reports a missing unix socket file as "Cannot assign requested address"; say what it means.
+    private static string Describe(string socketPath, Exception inner) =>
+        File.Exists(socketPath) ? inner.Message : "the socket does not exist (is `membrane agent` running?)";
+
+    /// <summary>The unix socket that was tried.</summary>
+    public string SocketPath { get; } = socketPath;
+}
+
+/// <summary>The agent answered with an error.</summary>
+public sealed class MembraneApiException(HttpStatusCode status, ApiError error)
+    : Exception(error.Details is null ? error.Message : $"{error.Message}: {error.Details}")
+{
+    /// <summary>The HTTP status of the answer.</summary>
+    public HttpStatusCode Status { get; } = status;
+
+    /// <summary>The agent's error body (CNI-compatible code, message, details).</summary>
+    public ApiError Error { get; } = error;
+}
+
+/// <summary>
+/// A client of the agent's HTTP/1.1 + JSON API over its unix socket. One instance per
+/// process is enough; it is safe to use from several threads.
+/// </summary>
+public sealed class MembraneClient : IDisposable
+{
+    /// <summary>Where the agent listens unless told otherwise.</summary>
+    public const string DefaultSocketPath = "/var/run/membrane/membrane.sock";
+
+    private readonly HttpClient _http;
+
+    /// <summary>The socket this client talks to.</summary>
+    public string SocketPath { get; }
+
+    /// <summary>Creates a client for the agent listening on <paramref name="socketPath"/>.</summary>
+    public MembraneClient(string socketPath, TimeSpan? timeout = null)
+    {
+        SocketPath = socketPath;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), ct).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+            UseProxy = false,
+        };
+        // The host name is never resolved: every connection goes to the unix socket.
+        _http = new HttpClient(handler) { BaseAddress = new Uri("http://membrane/"), Timeout = timeout ?? TimeSpan.FromSeconds(60) };
+    }
+
+    /// <summary>The default socket: $MEMBRANE_SOCKET, else <see cref="DefaultSocketPath"/>.</summary>
+    public static string DefaultSocket =>
+        Environment.GetEnvironmentVariable("MEMBRANE_SOCKET") is { Length: > 0 } s ? s : DefaultSocketPath;
+
+    public Task<StatusResponse> StatusAsync(CancellationToken ct = default) =>
+        GetAsync("v1/status", ApiJsonContext.Default.StatusResponse, ct);
+
+    public Task<CniAddResponse> CniAddAsync(CniAddRequest request, CancellationToken ct = default) =>
+        PostAsync("v1/cni/add", request, ApiJsonContext.Default.CniAddRequest, ApiJsonContext.Default.CniAddResponse, ct);
+
+    public Task CniDelAsync(CniDelRequest request, CancellationToken ct = default) =>
+        PostAsync("v1/cni/del", request, ApiJsonContext.Default.CniDelRequest, ct);
+
+    public Task CniCheckAsync(CniCheckRequest request, CancellationToken ct = default) =>
+        PostAsync("v1/cni/check", request, ApiJsonContext.Default.CniCheckRequest, ct);
+
+    public Task<CniGcResponse> CniGcAsync(CniGcRequest request, CancellationToken ct = default) =>
+        PostAsync("v1/cni/gc", request, ApiJsonContext.Default.CniGcRequest, ApiJsonContext.Default.CniGcResponse, ct);
+
+    public Task<List<EndpointInfo>> EndpointsAsync(CancellationToken ct = default) =>
+        GetAsync("v1/endpoints", ApiJsonContext.Default.ListEndpointInfo, ct);
+
+    public Task<EndpointInfo> EndpointAsync(long id, CancellationToken ct = default) =>
+        GetAsync($"v1/endpoints/{id}", ApiJsonContext.Default.EndpointInfo, ct);
+
+    /// <summary>GET <paramref name="path"/> and decode the answer.</summary>
+    public async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Get, path), ct).ConfigureAwait(false);
+        return await ReadAsync(response, type, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>POST a JSON body to <paramref name="path"/> and decode the answer.</summary>
+    public async Task<TResponse> PostAsync<TRequest, TResponse>(string path, TRequest body, JsonTypeInfo<TRequest> requestType,
+        JsonTypeInfo<TResponse> responseType, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonBody(body, requestType) };
+        using var response = await SendAsync(request, ct).ConfigureAwait(false);
+        return await ReadAsync(response, responseType, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>POST a JSON body to <paramref name="path"/>; the answer's body is ignored.</summary>
+    public async Task PostAsync<TRequest>(string path, TRequest body, JsonTypeInfo<TRequest> requestType, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonBody(body, requestType) };
+        using var response = await SendAsync(request, ct).ConfigureAwait(false);
+        await ThrowIfErrorAsync(response, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>DELETE <paramref name="path"/>.</summary>
+    public async Task DeleteAsync(string path, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Delete, path), ct).ConfigureAwait(false);
+        await ThrowIfErrorAsync(response, ct).ConfigureAwait(false);
+    }
+
+    // Serialised up front so the request carries Content-Length rather than a chunked body.
+    private static ByteArrayContent JsonBody<T>(T body, JsonTypeInfo<T> type)
+    {
+        var content = new ByteArrayContent(System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(body, type));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        return content;
+    }
+
+    private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+    {
+        try
+        {
+            return await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e) when (e.InnerException is SocketException or IOException || e.HttpRequestError == HttpRequestError.ConnectionError)
+        {
+            throw new AgentUnreachableException(SocketPath, e.InnerException ?? e);
+        }
+    }
+
+    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> type, CancellationToken ct)
+    {
+        await ThrowIfErrorAsync(response, ct).ConfigureAwait(false);
+        return await response.Content.ReadFromJsonAsync(type, ct).ConfigureAwait(false)
+            ?? throw new MembraneApiException(response.StatusCode, new ApiError(ErrorCodes.DecodeFailure, "failed to decode the agent's answer: empty body"));
+    }
+
+    private static async Task ThrowIfErrorAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        if (response.IsSuccessStatusCode)
+        {
+            return;
+        }
+        ApiError? error = null;
+        try
+        {
+            error = await response.Content.ReadFromJsonAsync(ApiJsonContext.Default.ApiError, ct).ConfigureAwait(false);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            // Not an agent error body (a proxy, a crash mid-answer): described below from the status alone.
+        }
+        throw new MembraneApiException(response.StatusCode,
+            error ?? new ApiError(ErrorCodes.Internal, $"the agent answered {(int)response.StatusCode} {response.ReasonPhrase}"));
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _http.Dispose();
+}
