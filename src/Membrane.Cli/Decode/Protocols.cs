@@ -1,0 +1,44 @@
+namespace Membrane.Cli.Decode;
+
+/// <summary>
+/// Layer names: Wireshark's protocol filter names (what <c>tshark -G protocols</c> lists in its
+/// third column and what <c>frame.protocols</c> and <c>-z io,phs</c> print), and their full titles
+/// for the text tree. An 802.1ad service tag is Wireshark's <c>ieee8021ad</c>, not <c>vlan</c>.
+/// </summary>
+internal static class Protocols
+{
+    public const string Eth = "eth";
+    public const string Vlan = "vlan";
+    public const string Ieee8021ad = "ieee8021ad";
+    public const string Arp = "arp";
+    public const string Ip = "ip";
+    public const string Ipv6 = "ipv6";
+    public const string Tcp = "tcp";
+    public const string Udp = "udp";
+    public const string Icmp = "icmp";
+    public const string Icmpv6 = "icmpv6";
+    public const string Vxlan = "vxlan";
+    public const string Geneve = "geneve";
+    public const string Seed = "seed";
+
+    /// <summary>Every layer name the decoder can emit, in the order the stats table lists them.</summary>
+    public static readonly string[] All = [Eth, Vlan, Ieee8021ad, Arp, Ip, Ipv6, Icmp, Icmpv6, Tcp, Udp, Vxlan, Geneve, Seed];
+
+    public static string Title(string protocol) => protocol switch
+    {
+        Eth => "Ethernet II",
+        Vlan => "802.1Q Virtual LAN",
+        Ieee8021ad => "IEEE 802.1ad",
+        Arp => "Address Resolution Protocol",
+        Ip => "Internet Protocol Version 4",
+        Ipv6 => "Internet Protocol Version 6",
+        Tcp => "Transmission Control Protocol",
+        Udp => "User Datagram Protocol",
+        Icmp => "Internet Control Message Protocol",
+        Icmpv6 => "Internet Control Message Protocol v6",
+        Vxlan => "Virtual eXtensible Local Area Network",
+        Geneve => "Generic Network Virtualization Encapsulation",
+        Seed => "Membrane seed frame",
+        _ => protocol,
+    };
+}
