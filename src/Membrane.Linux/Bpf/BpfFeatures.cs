@@ -39,7 +39,7 @@ public static unsafe class BpfFeatures
     public static bool Tcx => Has(BpfFeature.Tcx);
 
     /// <summary>The running kernel's release, e.g. 6.18.44 (from uname).</summary>
-    public static Version KernelVersion { get; } = ParseKernelVersion(Environment.OSVersion.Version, ReadRelease());
+    public static Version KernelVersion { get; } = ParseKernelRelease(ReadRelease());
 
     /// <summary>The kernel's release string (/proc/sys/kernel/osrelease).</summary>
     public static string KernelRelease { get; } = ReadRelease();
@@ -151,10 +151,11 @@ public static unsafe class BpfFeatures
         }
     }
 
-    internal static Version ParseKernelVersion(Version fallback, string release)
+    /// <summary>The numeric part of a kernel release ("6.18.44-fc-v669" → 6.18.44); 0.0 when there is none.</summary>
+    public static Version ParseKernelRelease(string release)
     {
-        // "6.18.44-fc-v669" → 6.18.44
+        ArgumentNullException.ThrowIfNull(release);
         var numeric = new string(release.TakeWhile(c => char.IsDigit(c) || c == '.').ToArray()).TrimEnd('.');
-        return Version.TryParse(numeric.Contains('.') ? numeric : numeric + ".0", out var v) ? v : fallback;
+        return Version.TryParse(numeric.Contains('.') ? numeric : numeric + ".0", out var v) ? v : new Version(0, 0);
     }
 }

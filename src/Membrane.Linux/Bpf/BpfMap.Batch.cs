@@ -63,15 +63,19 @@ public sealed unsafe partial class BpfMap
         return (int)count;
     }
 
-    /// <summary>Creates or replaces <paramref name="count"/> elements in one syscall (BPF_MAP_UPDATE_BATCH); returns how many were written.</summary>
-    public int UpdateBatch(ReadOnlySpan<byte> keys, ReadOnlySpan<byte> values, int count, BpfUpdateFlags flags = BpfUpdateFlags.Any)
+    /// <summary>
+    /// Creates or replaces <paramref name="count"/> elements in one syscall
+    /// (BPF_MAP_UPDATE_BATCH); returns how many were written. The kernel takes no
+    /// NOEXIST/EXIST flags per batch (generic_map_update_batch accepts only BPF_F_LOCK).
+    /// </summary>
+    public int UpdateBatch(ReadOnlySpan<byte> keys, ReadOnlySpan<byte> values, int count)
     {
         if (keys.Length < count * KeySize || values.Length < count * LookupSize)
         {
             throw new ArgumentException($"failed to update a batch of map {Name}: buffers hold fewer than {count} elements");
         }
         var n = (uint)count;
-        var opts = new BpfMapBatchOpts { Size = (nuint)sizeof(BpfMapBatchOpts), ElemFlags = (ulong)flags };
+        var opts = new BpfMapBatchOpts { Size = (nuint)sizeof(BpfMapBatchOpts) };
         int ret;
         fixed (byte* k = keys)
         fixed (byte* v = values)

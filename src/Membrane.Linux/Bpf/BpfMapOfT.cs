@@ -78,14 +78,14 @@ public sealed class BpfMap<TKey, TValue> : IDisposable
     public int LookupBatch(BpfBatchCursor cursor, Span<TKey> keys, Span<TValue> values)
         => Map.LookupBatch(cursor, MemoryMarshal.AsBytes(keys), MemoryMarshal.AsBytes(values), Math.Min(keys.Length, values.Length));
 
-    /// <summary>Writes keys[i] → values[i] in one syscall; returns how many were written.</summary>
-    public int UpdateBatch(ReadOnlySpan<TKey> keys, ReadOnlySpan<TValue> values, BpfUpdateFlags flags = BpfUpdateFlags.Any)
+    /// <summary>Creates or replaces keys[i] → values[i] in one syscall; returns how many were written.</summary>
+    public int UpdateBatch(ReadOnlySpan<TKey> keys, ReadOnlySpan<TValue> values)
     {
         if (keys.Length != values.Length)
         {
             throw new ArgumentException($"failed to update a batch of map {Map.Name}: {keys.Length} keys but {values.Length} values");
         }
-        return Map.UpdateBatch(MemoryMarshal.AsBytes(keys), MemoryMarshal.AsBytes(values), keys.Length, flags);
+        return Map.UpdateBatch(MemoryMarshal.AsBytes(keys), MemoryMarshal.AsBytes(values), keys.Length);
     }
 
     /// <summary>Deletes the keys in one syscall; returns how many were deleted.</summary>

@@ -109,19 +109,12 @@ public struct VerdictKey
 /// <summary>Value of the "verdict" map. C twin: struct verdict_value; host byte order.</summary>
 [CTwin("verdict_value")]
 [StructLayout(LayoutKind.Explicit, Size = 8)]
-public struct VerdictValue
+public unsafe struct VerdictValue
 {
     [CTwin("action")][FieldOffset(0)] public VerdictAction Action;
-    [CTwin("pad")][FieldOffset(1)] public Pad3 Pad;
+    [CTwin("pad")][FieldOffset(1)] public fixed byte Pad[3];
     /// <summary>Matches seen by the datapath (a non-atomic hint).</summary>
     [CTwin("hits")][FieldOffset(4)] public uint Hits;
-}
-
-/// <summary>Three bytes of padding (C: __u8 pad[3]).</summary>
-[System.Runtime.CompilerServices.InlineArray(3)]
-public struct Pad3
-{
-    private byte _element;
 }
 
 /// <summary>
