@@ -1,0 +1,214 @@
+using System.Buffers.Binary;
+
+namespace Membrane.Packets;
+
+/// <summary>An IPv6 fixed header (RFC 8200 §3).</summary>
+public readonly ref struct Ipv6Header
+{
+    /// <summary>The fixed header's length: 40 bytes.</summary>
+    public const int Length = 40;
+
+    // From the header's first byte to the end of the payload (40 + payload length), clipped to the capture.
+    private readonly ReadOnlySpan<byte> _data;
+
+    internal Ipv6Header(ReadOnlySpan<byte> data) => _data = data;
+
+    /// <summary>Reads and validates the header: version and payload length against the capture. Never throws.</summary>
+    public static bool TryRead(ReadOnlySpan<byte> data, out Ipv6Header header, out ParseError error) =>
+        TryRead(data, allowTruncated: false, out header, out error);
+
+    /// <summary>As <see cref="TryRead(ReadOnlySpan{byte}, out Ipv6Header, out ParseError)"/>; <paramref name="allowTruncated"/> accepts a payload cut short by the capture.</summary>
+    public static bool TryRead(ReadOnlySpan<byte> data, bool allowTruncated, out Ipv6Header header, out ParseError error)
+    {
+        header = default;
+        if (data.Length < Length)
+        {
+            error = new ParseError(ParseErrorReason.Truncated, 0, LayerKind.IPv6);
+            return false;
+        }
+        if ((data[0] >> 4) != 6)
+        {
+            error = new ParseError(ParseErrorReason.BadVersion, 0, LayerKind.IPv6);
+            return false;
+        }
+        int end = Length + BinaryPrimitives.ReadUInt16BigEndian(data.Slice(4));
+        if (end > data.Length)
+        {
+            if (!allowTruncated)
+            {
+                error = new ParseError(ParseErrorReason.TotalLengthBeyondCapture, 4, LayerKind.IPv6);
+                return false;
+            }
+            end = data.Length;
+        }
+        header = new Ipv6Header(data.Slice(0, end));
+        error = default;
+        return true;
+    }
+
+    /// <summary>Reads the header or throws <see cref="PacketParseException"/>.</summary>
+    public static Ipv6Header Read(ReadOnlySpan<byte> data)
+    {
+        if (!TryRead(data, out var h, out var e))
+        {
+            ThrowHelper.ThrowParse(e);
+        }
+        return h;
+    }
+
+    /// <summary><c>ipv6.version</c>.</summary>
+    public byte Version => (byte)(_data[0] >> 4);
+
+    /// <summary><c>ipv6.tclass</c>: the 8-bit traffic class.</summary>
+    public byte TrafficClass => (byte)((BinaryPrimitives.ReadUInt16BigEndian(_data) >> 4) & 0xFF);
+
+    /// <summary><c>ipv6.tclass.dscp</c>.</summary>
+    public byte Dscp => (byte)(TrafficClass >> 2);
+
+    /// <summary><c>ipv6.tclass.ecn</c>.</summary>
+    public byte Ecn => (byte)(TrafficClass & 3);
+
+    /// <summary><c>ipv6.flow</c>: the 20-bit flow label.</summary>
+    public uint FlowLabel => BinaryPrimitives.ReadUInt32BigEndian(_data) & 0xFFFFF;
+
+    /// <summary><c>ipv6.plen</c>: the payload length field as sent.</summary>
+    public ushort PayloadLength => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4));
+
+    /// <summary><c>ipv6.nxt</c>: the first next-header value.</summary>
+    public byte NextHeader => _data[6];
+
+    /// <summary><c>ipv6.hlim</c>.</summary>
+    public byte HopLimit => _data[7];
+
+    /// <summary><c>ipv6.src</c>.</summary>
+    public Ipv6Address Source => Ipv6Address.Read(_data.Slice(8));
+
+    /// <summary><c>ipv6.dst</c>.</summary>
+    public Ipv6Address Destination => Ipv6Address.Read(_data.Slice(24));
+
+    // The bytes held: header and payload, clipped to the capture.
+    internal int RegionLength => _data.Length;
+
+    /// <summary>The payload (extension headers included), clipped to the capture.</summary>
+    public ReadOnlySpan<byte> Payload => _data.Slice(Length);
+
+    /// <summary>True when the capture holds fewer bytes than the payload length says (only with allowTruncated).</summary>
+    public bool IsTruncated => _data.Length < Length + PayloadLength;
+
+    /// <summary>The pseudo-header sum for an upper layer (RFC 8200 §8.1) with the given next header and length.</summary>
+    public uint PseudoHeaderSum(byte upperLayerProtocol, int upperLayerLength) =>
+        InternetChecksum.PseudoHeaderSum(Source, Destination, upperLayerProtocol, upperLayerLength);
+
+    /// <summary>
+    /// Walks the extension-header chain to the upper-layer protocol (RFC 8200 §4). Fails with
+    /// <see cref="ParseErrorReason.ExtensionHeaderLoop"/> or <see cref="ParseErrorReason.ExtensionHeaderChainTooLong"/>
+    /// on a malformed chain; offsets are relative to the IPv6 header. Never throws.
+    /// </summary>
+    public bool TryFindUpperLayer(out Ipv6UpperLayer upperLayer, out ParseError error, int maxExtensionHeaders = Ipv6ChainState.DefaultMaxHeaders)
+    {
+        var chain = new Ipv6ChainState(maxExtensionHeaders);
+        byte next = NextHeader;
+        int offset = Length;
+        var frag = FragmentState.None;
+        while (Ipv6ExtensionHeader.IsExtensionHeader(next) && next != IpProtocols.Esp)
+        {
+            var reason = chain.Enter(next);
+            if (reason != ParseErrorReason.None)
+            {
+                upperLayer = default;
+                error = new ParseError(reason, offset, Ipv6ExtensionHeader.KindOf(next));
+                return false;
+            }
+            if (!Ipv6ExtensionHeader.TryRead(_data.Slice(offset), next, out var ext, out error))
+            {
+                upperLayer = default;
+                error = error.WithOffset(offset);
+                return false;
+            }
+            if (next == IpProtocols.Fragment)
+            {
+                frag = ext.FragmentOffset == 0 && ext.MoreFragments ? FragmentState.First
+                    : ext.FragmentOffset == 0 ? FragmentState.None : FragmentState.NonFirst;
+            }
+            if (next == IpProtocols.Ah)
+            {
+                // RFC 4302: AH is recognised but the walk stops, as for ESP.
+                break;
+            }
+            next = ext.NextHeader;
+            offset += ext.Length;
+        }
+        upperLayer = new Ipv6UpperLayer(next, offset, frag);
+        error = default;
+        return true;
+    }
+}
+
+/// <summary>Where the IPv6 extension-header chain ends: the upper-layer protocol and its offset from the IPv6 header.</summary>
+public readonly struct Ipv6UpperLayer
+{
+    internal Ipv6UpperLayer(byte protocol, int offset, FragmentState fragment)
+    {
+        Protocol = protocol;
+        Offset = offset;
+        Fragment = fragment;
+    }
+
+    /// <summary>The upper-layer protocol (or 50/51 when the chain stops at ESP/AH, 59 for no next header).</summary>
+    public byte Protocol { get; }
+
+    /// <summary>The upper-layer header's offset from the start of the IPv6 header.</summary>
+    public int Offset { get; }
+
+    /// <summary>The fragment state given by a fragment header in the chain.</summary>
+    public FragmentState Fragment { get; }
+}
+
+/// <summary>
+/// Tracks an extension-header chain against RFC 8200 §4.1: hop-by-hop only first, each header at most once
+/// except destination options (twice: before routing and before the upper layer), and a length cap.
+/// </summary>
+public struct Ipv6ChainState
+{
+    /// <summary>The default cap on extension headers in one chain.</summary>
+    public const int DefaultMaxHeaders = 8;
+
+    private readonly int _max;
+    private int _count;
+    private int _destinationOptions;
+    private uint _seen;
+
+    /// <summary>Starts a chain with the given cap.</summary>
+    public Ipv6ChainState(int maxHeaders)
+    {
+        _max = maxHeaders;
+        _count = 0;
+        _destinationOptions = 0;
+        _seen = 0;
+    }
+
+    /// <summary>Records the next header of the chain; returns the reason it is not allowed, or None.</summary>
+    public ParseErrorReason Enter(byte type)
+    {
+        if (++_count > _max)
+        {
+            return ParseErrorReason.ExtensionHeaderChainTooLong;
+        }
+        switch (type)
+        {
+            case IpProtocols.HopByHopOptions:
+                // RFC 8200 §4.3: hop-by-hop must immediately follow the IPv6 header.
+                return _count == 1 ? ParseErrorReason.None : ParseErrorReason.ExtensionHeaderLoop;
+            case IpProtocols.DestinationOptions:
+                return ++_destinationOptions <= 2 ? ParseErrorReason.None : ParseErrorReason.ExtensionHeaderLoop;
+            default:
+                uint bit = type switch { IpProtocols.Routing => 1u, IpProtocols.Fragment => 2u, IpProtocols.Ah => 4u, _ => 8u };
+                if ((_seen & bit) != 0)
+                {
+                    return ParseErrorReason.ExtensionHeaderLoop;
+                }
+                _seen |= bit;
+                return ParseErrorReason.None;
+        }
+    }
+}
