@@ -13,6 +13,7 @@ public sealed class PcapReader : CaptureReader
     private CaptureInterface _interface = new();
     private CaptureInterface[] _interfaces = [];
     private bool _bigEndian;
+    private uint _nanosecondsPerFractionUnit = 1000;
 
     internal PcapReader(ByteSource source, CaptureReaderOptions options)
         : base(source, options)
@@ -76,6 +77,7 @@ public sealed class PcapReader : CaptureReader
             TimestampResolution = canonical == PcapFormat.MagicNanoseconds ? TimestampResolution.Nanoseconds : TimestampResolution.Microseconds,
         };
         _interfaces = [_interface];
+        _nanosecondsPerFractionUnit = canonical == PcapFormat.MagicNanoseconds ? 1u : 1000u;
         Source.Advance(PcapFormat.FileHeaderLength);
         error = default;
         return true;
@@ -142,8 +144,7 @@ public sealed class PcapReader : CaptureReader
 
         // The fraction is in the magic's unit; a value of a second or more is out of spec but
         // harmless, so it is added rather than rejected (libpcap does the same).
-        var unitsPerSecond = _interface.TimestampResolution == TimestampResolution.Nanoseconds ? 1_000_000_000L : 1_000_000L;
-        var nanoseconds = seconds * 1_000_000_000L + fraction * (1_000_000_000L / unitsPerSecond);
+        var nanoseconds = seconds * 1_000_000_000L + (long)fraction * _nanosecondsPerFractionUnit;
         var data = Source.PeekMemory(PcapFormat.RecordHeaderLength, (int)capturedLength);
         Source.Advance(recordLength);
         packet = new CapturePacket(number, offset, _interface, hasTimestamp: true, nanoseconds, (int)originalLength, data, []);
