@@ -1,0 +1,72 @@
+using System.Net;
+using Membrane.Agent.Ipam;
+
+namespace Membrane.Agent;
+
+/// <summary>What <c>membrane agent</c> is told on its command line.</summary>
+public sealed record AgentOptions
+{
+    /// <summary>The default permissions of the API socket: owner read/write only (0600).</summary>
+    public const UnixFileMode DefaultSocketMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    /// <summary>The folder of the state database (created 0700 when missing).</summary>
+    public required string StateDir { get; init; }
+
+    /// <summary>The unix socket the API listens on.</summary>
+    public required string SocketPath { get; init; }
+
+    /// <summary>The node's pod CIDRs: an IPv4 one and optionally an IPv6 one.</summary>
+    public required IReadOnlyList<IPNetwork> PodCidrs { get; init; }
+
+    /// <summary>The node's name (status; the bpffs pin folder is named after it).</summary>
+    public string NodeName { get; init; } = Environment.MachineName;
+
+    /// <summary>How long an identity no endpoint uses keeps its number.</summary>
+    public TimeSpan IdentityGracePeriod { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The API socket's permissions.</summary>
+    public UnixFileMode SocketMode { get; init; } = DefaultSocketMode;
+
+    /// <summary>
+    /// Whether <see cref="AgentHost.RunAsync"/> stops on SIGINT/SIGTERM. True for the agent
+    /// process; tests that host an agent in-process turn it off.
+    /// </summary>
+    public bool HandleSignals { get; init; } = true;
+
+    /// <summary>Parses the <c>--pod-cidr CIDR4[,CIDR6]</c> argument.</summary>
+    /// <exception cref="ArgumentException">Not a comma-separated list of CIDRs with the host bits clear.</exception>
+    public static IReadOnlyList<IPNetwork> ParsePodCidrs(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0)
+        {
+            throw new ArgumentException("failed to parse --pod-cidr: no CIDR given (expected CIDR4[,CIDR6])");
+        }
+        return parts.Select(IpamAllocator.ParseCidr).ToList();
+    }
+
+    /// <summary>Checks the options; throws <see cref="ArgumentException"/> naming what is wrong.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(StateDir))
+        {
+            throw new ArgumentException("failed to start the agent: no state dir given");
+        }
+        if (string.IsNullOrWhiteSpace(SocketPath))
+        {
+            throw new ArgumentException("failed to start the agent: no socket path given");
+        }
+        if (PodCidrs.Count == 0)
+        {
+            throw new ArgumentException("failed to start the agent: no pod CIDR given");
+        }
+        if (string.IsNullOrWhiteSpace(NodeName) || NodeName.Contains('/', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"failed to start the agent: invalid node name '{NodeName}'");
+        }
+        if (IdentityGracePeriod < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"failed to start the agent: negative identity grace period {IdentityGracePeriod}");
+        }
+    }
+}

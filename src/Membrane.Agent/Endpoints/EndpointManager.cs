@@ -1,0 +1,468 @@
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Membrane.Agent.Identities;
+using Membrane.Agent.Ipam;
+using Membrane.Agent.Store;
+using Membrane.Api;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Membrane.Agent.Endpoints;
+
+/// <summary>
+/// Owns the endpoints of the node: their addresses (<see cref="IpamAllocator"/>), identities
+/// (<see cref="IdentityAllocator"/>), rows (<see cref="AgentStore"/>) and the kernel half
+/// (<see cref="IEndpointDatapath"/>), and the CNI rules that bind them:
+/// <list type="bullet">
+/// <item>ADD is idempotent per containerId + ifName: a second ADD returns the existing endpoint.</item>
+/// <item>ADD that fails undoes everything it did: no address, identity reference or row remains.</item>
+/// <item>DEL is idempotent and succeeds for an unknown container.</item>
+/// <item>GC releases every endpoint and allocation not in the runtime's valid list.</item>
+/// <item>CHECK reports a missing endpoint with the CNI code 3 (unknown container).</item>
+/// </list>
+/// </summary>
+/// <remarks>
+/// <para>An ADD is three transactions around the kernel work: (1) allocate addresses and
+/// identity and write the row in state <c>creating</c>; (2) build the kernel half; (3) record
+/// what the kernel made and mark the row <c>ready</c>. A DEL marks the row
+/// <c>disconnecting</c>, removes the kernel half, then deletes row, addresses and identity
+/// reference in one transaction. A crash between the steps leaves a row in a transient state
+/// whose addresses are still owned by it; <see cref="RestoreAsync"/> finishes such rows on the
+/// next start. The store is never locked while the kernel works, so ADDs of different pods
+/// run in parallel; operations on the same containerId + ifName are serialised.</para>
+/// </remarks>
+public sealed class EndpointManager
+{
+    private readonly AgentStore _store;
+    private readonly IpamAllocator _ipam;
+    private readonly IdentityAllocator _identities;
+    private readonly IEndpointDatapath _datapath;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    // Striped locks: operations on one attachment are serialised without a lock per container
+    // that would have to be removed again.
+    private readonly SemaphoreSlim[] _stripes = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
+
+    /// <summary>Creates the manager over its parts; call <see cref="RestoreAsync"/> before serving.</summary>
+    public EndpointManager(AgentStore store, IpamAllocator ipam, IdentityAllocator identities, IEndpointDatapath datapath,
+        TimeProvider? time = null, ILogger<EndpointManager>? logger = null)
+    {
+        _store = store;
+        _ipam = ipam;
+        _identities = identities;
+        _datapath = datapath;
+        _time = time ?? TimeProvider.System;
+        _logger = logger ?? NullLogger<EndpointManager>.Instance;
+    }
+
+    /// <summary>The kernel half's description (for status).</summary>
+    public IEndpointDatapath Datapath => _datapath;
+
+    /// <summary>
+    /// The host-side interface name of an attachment: <c>lxc</c> + 11 hex digits of
+    /// SHA-256(containerId/ifName) — 14 characters, within IFNAMSIZ, the same on every
+    /// call so that leftovers of a crashed ADD can be found by name (Cilium names its
+    /// veths the same way).
+    /// </summary>
+    public static string HostInterfaceName(string containerId, string ifName)
+    {
+        var hash = SHA256.HashData(Encoding.UTF8.GetBytes($"{containerId}/{ifName}"));
+        return "lxc" + Convert.ToHexStringLower(hash)[..11];
+    }
+
+    /// <summary>CNI ADD: creates the endpoint, or returns the existing one for the same attachment.</summary>
+    /// <exception cref="AgentException">Invalid request, exhausted addresses, or the kernel refused (everything undone).</exception>
+    public async Task<CniAddResponse> AddAsync(CniAddRequest request, CancellationToken ct)
+    {
+        const string op = "add the endpoint";
+        EndpointRequestRules.ValidateAttachment(op, request.ContainerId, request.IfName);
+        EndpointRequestRules.ValidateNetNs(op, request.NetNs);
+        EndpointRequestRules.ValidateMtu(op, request.Mtu, _ipam.HasIpv6);
+        var labels = EndpointRequestRules.Labels(op, request.Labels);
+        var owner = new AllocationOwner(request.ContainerId, request.IfName);
+
+        var stripe = Stripe(owner);
+        await stripe.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var existing = _store.Read(tx => tx.FindEndpoint(owner.ContainerId, owner.IfName));
+            if (existing is not null)
+            {
+                if (existing.State is EndpointStates.Ready or EndpointStates.NotReady)
+                {
+                    if (existing.NetNs != request.NetNs)
+                    {
+                        throw new AgentException(ErrorCodes.InvalidRequest,
+                            $"failed to {op} {owner}: it is already attached in network namespace {existing.NetNs}, not {request.NetNs}");
+                    }
+                    _logger.LogInformation("ADD {Owner}: endpoint {Id} exists, returning it", owner, existing.Id);
+                    return AddResponse(existing);
+                }
+                // A row left 'creating' or 'disconnecting' by a crash: finish it off, then start afresh.
+                _logger.LogWarning("ADD {Owner}: removing the leftover endpoint {Id} in state {State}", owner, existing.Id, existing.State);
+                await TearDownAsync(existing, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            var row = _store.Write(tx =>
+            {
+                var identity = _identities.Acquire(tx, labels);
+                var addresses = _ipam.Allocate(tx, owner);
+                return tx.InsertEndpoint(new EndpointRecord
+                {
+                    ContainerId = owner.ContainerId,
+                    IfName = owner.IfName,
+                    NetNs = request.NetNs,
+                    Network = request.Network,
+                    PodNamespace = request.PodNamespace,
+                    PodName = request.PodName,
+                    Labels = labels.ToString(),
+                    Identity = identity,
+                    Mtu = request.Mtu,
+                    Ipv4 = addresses.FirstOrDefault(a => a.Address.AddressFamily == AddressFamily.InterNetwork)?.AddressWithPrefix,
+                    Ipv6 = addresses.FirstOrDefault(a => a.Address.AddressFamily == AddressFamily.InterNetworkV6)?.AddressWithPrefix,
+                    HostInterface = HostInterfaceName(owner.ContainerId, owner.IfName),
+                    State = EndpointStates.Creating,
+                    CreatedAt = _time.GetUtcNow(),
+                });
+            });
+
+            EndpointRecord ready;
+            try
+            {
+                var made = await _datapath.CreateAsync(Spec(row), ct).ConfigureAwait(false);
+                ready = row with
+                {
+                    HostInterface = made.HostInterface,
+                    HostIfIndex = made.HostIfIndex,
+                    HostMac = made.HostMac,
+                    PodMac = made.PodMac,
+                    State = EndpointStates.Ready,
+                };
+                _store.Write(tx => tx.UpdateEndpoint(ready));
+            }
+            catch (Exception e)
+            {
+                await UndoAddAsync(row, e).ConfigureAwait(false);
+                if (e is OperationCanceledException)
+                {
+                    throw;
+                }
+                throw e is AgentException agent
+                    ? new AgentException(agent.Code, $"failed to {op} {owner}: {agent.Message}", agent.Details, e)
+                    : new AgentException(ErrorCodes.KernelFailure, $"failed to {op} {owner}: {e.Message}", e.GetType().Name, e);
+            }
+            _logger.LogInformation("ADD {Owner}: endpoint {Id} ready on {HostInterface} ({Ipv4} {Ipv6}, identity {Identity})",
+                owner, ready.Id, ready.HostInterface, ready.Ipv4, ready.Ipv6, ready.Identity);
+            return AddResponse(ready);
+        }
+        finally
+        {
+            stripe.Release();
+        }
+    }
+
+    /// <summary>CNI DEL: removes the endpoint; succeeds when there is none.</summary>
+    /// <exception cref="AgentException">The kernel refused to remove it (it stays, marked disconnecting, for a retry).</exception>
+    public async Task DeleteAsync(CniDelRequest request, CancellationToken ct)
+    {
+        const string op = "delete the endpoint";
+        EndpointRequestRules.ValidateAttachment(op, request.ContainerId, request.IfName);
+        var owner = new AllocationOwner(request.ContainerId, request.IfName);
+        var stripe = Stripe(owner);
+        await stripe.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await DeleteLockedAsync(owner, op).ConfigureAwait(false);
+        }
+        finally
+        {
+            stripe.Release();
+        }
+    }
+
+    /// <summary>CNI CHECK: the endpoint exists and its kernel half is as built.</summary>
+    /// <exception cref="AgentException">Code 3 when there is no such endpoint; otherwise what is wrong.</exception>
+    public async Task CheckAsync(CniCheckRequest request, CancellationToken ct)
+    {
+        const string op = "check the endpoint";
+        EndpointRequestRules.ValidateAttachment(op, request.ContainerId, request.IfName);
+        var owner = new AllocationOwner(request.ContainerId, request.IfName);
+        var stripe = Stripe(owner);
+        await stripe.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var row = _store.Read(tx => tx.FindEndpoint(owner.ContainerId, owner.IfName))
+                ?? throw new AgentException(ErrorCodes.UnknownContainer, $"failed to {op} {owner}: the agent has no such endpoint");
+            if (row.State is EndpointStates.Creating or EndpointStates.Disconnecting)
+            {
+                throw new AgentException(ErrorCodes.TryAgainLater, $"failed to {op} {owner}: it is {row.State}");
+            }
+            if (request.NetNs != row.NetNs)
+            {
+                throw new AgentException(ErrorCodes.InvalidEnvironment,
+                    $"failed to {op} {owner}: it is attached in network namespace {row.NetNs}, not {request.NetNs}");
+            }
+            var problems = await _datapath.CheckAsync(Spec(row), Made(row), ct).ConfigureAwait(false);
+            var state = problems.Count == 0 ? EndpointStates.Ready : EndpointStates.NotReady;
+            if (state != row.State)
+            {
+                _store.Write(tx => tx.UpdateEndpoint(row with { State = state }));
+            }
+            if (problems.Count > 0)
+            {
+                throw new AgentException(ErrorCodes.KernelFailure, $"failed to {op} {owner}: {problems[0]}",
+                    problems.Count > 1 ? string.Join("; ", problems) : null);
+            }
+        }
+        finally
+        {
+            stripe.Release();
+        }
+    }
+
+    /// <summary>
+    /// CNI GC: removes every endpoint, and releases every allocation, whose attachment is not in
+    /// <paramref name="request"/>'s valid list. Endpoints whose ADD is still running when the GC
+    /// starts are left alone (the runtime cannot have listed them yet). Collects as much as it
+    /// can; if some endpoint could not be removed, reports that after trying the rest.
+    /// </summary>
+    public async Task<CniGcResponse> GarbageCollectAsync(CniGcRequest request, CancellationToken ct)
+    {
+        const string op = "collect garbage";
+        var valid = request.ValidAttachments.Select(a => new AllocationOwner(a.ContainerId, a.IfName)).ToHashSet();
+        var candidates = _store.Read(tx => tx.ListEndpoints())
+            .Where(e => e.State != EndpointStates.Creating)
+            .Select(e => new AllocationOwner(e.ContainerId, e.IfName))
+            .Where(o => !valid.Contains(o))
+            .ToList();
+        var released = new List<Attachment>();
+        var failures = new List<string>();
+        foreach (var owner in candidates)
+        {
+            ct.ThrowIfCancellationRequested();
+            var stripe = Stripe(owner);
+            await stripe.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                if (await DeleteLockedAsync(owner, op).ConfigureAwait(false))
+                {
+                    released.Add(new Attachment(owner.ContainerId, owner.IfName));
+                }
+            }
+            catch (AgentException e)
+            {
+                failures.Add(e.Message);
+            }
+            finally
+            {
+                stripe.Release();
+            }
+        }
+
+        // Allocations without an endpoint row (none are made by this agent's own ADD path,
+        // which writes both together, but a store edited or migrated by hand may have them).
+        var orphans = _store.Write(tx =>
+        {
+            var keep = new HashSet<AllocationOwner>(valid);
+            keep.UnionWith(tx.ListEndpoints().Select(e => new AllocationOwner(e.ContainerId, e.IfName)));
+            return _ipam.GarbageCollect(tx, keep);
+        });
+        released.AddRange(orphans.Select(o => new Attachment(o.ContainerId, o.IfName)));
+        _logger.LogInformation("GC: {Valid} valid attachments, released {Released}", valid.Count, released.Count);
+        if (failures.Count > 0)
+        {
+            throw new AgentException(ErrorCodes.KernelFailure,
+                $"failed to {op}: {failures.Count} endpoint(s) could not be removed (released {released.Count})", string.Join("; ", failures));
+        }
+        return new CniGcResponse(released);
+    }
+
+    /// <summary>Every endpoint, by id.</summary>
+    public IReadOnlyList<EndpointInfo> List() => _store.Read(tx => tx.ListEndpoints()).Select(Info).ToList();
+
+    /// <summary>The endpoint with <paramref name="id"/>, or null.</summary>
+    public EndpointInfo? Get(long id) => _store.Read(tx => tx.GetEndpoint(id)) is { } row ? Info(row) : null;
+
+    /// <summary>How many endpoints there are.</summary>
+    public int Count => _store.Read(tx => tx.CountEndpoints());
+
+    /// <summary>
+    /// On start: finishes the rows a crash left half-done (an ADD or DEL in flight is undone:
+    /// the runtime saw no success for it), and checks the ready ones against the kernel,
+    /// marking those whose kernel half is broken <c>not-ready</c>.
+    /// </summary>
+    public async Task RestoreAsync(CancellationToken ct)
+    {
+        var rows = _store.Read(tx => tx.ListEndpoints());
+        var finished = 0;
+        var broken = 0;
+        foreach (var row in rows)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (row.State is EndpointStates.Creating or EndpointStates.Disconnecting)
+            {
+                try
+                {
+                    await TearDownAsync(row, ct).ConfigureAwait(false);
+                    finished++;
+                }
+                catch (AgentException e)
+                {
+                    _logger.LogError(e, "restore: could not finish removing endpoint {Id} ({State})", row.Id, row.State);
+                }
+                continue;
+            }
+            var problems = await _datapath.CheckAsync(Spec(row), Made(row), ct).ConfigureAwait(false);
+            var state = problems.Count == 0 ? EndpointStates.Ready : EndpointStates.NotReady;
+            if (problems.Count > 0)
+            {
+                broken++;
+                _logger.LogWarning("restore: endpoint {Id} ({ContainerId}/{IfName}) is not ready: {Problems}",
+                    row.Id, row.ContainerId, row.IfName, string.Join("; ", problems));
+            }
+            if (state != row.State)
+            {
+                _store.Write(tx => tx.UpdateEndpoint(row with { State = state }));
+            }
+        }
+        _logger.LogInformation("restored {Count} endpoints ({Finished} half-done ones removed, {Broken} not ready)",
+            rows.Count - finished, finished, broken);
+    }
+
+    private async Task<bool> DeleteLockedAsync(AllocationOwner owner, string op)
+    {
+        var row = _store.Read(tx => tx.FindEndpoint(owner.ContainerId, owner.IfName));
+        if (row is null)
+        {
+            // Unknown: success (CNI: DEL is idempotent). Stray allocations of the owner go too.
+            var stray = _store.Write(tx => _ipam.Release(tx, owner));
+            _logger.LogInformation("DEL {Owner}: no such endpoint{Stray}", owner,
+                stray.Count > 0 ? $"; released stray addresses {string.Join(", ", stray.Select(s => s.Address))}" : "");
+            return stray.Count > 0;
+        }
+        try
+        {
+            await TearDownAsync(row, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (AgentException e)
+        {
+            throw new AgentException(e.Code, $"failed to {op} {owner}: {e.Message}", e.Details, e);
+        }
+        _logger.LogInformation("DEL {Owner}: endpoint {Id} removed", owner, row.Id);
+        return true;
+    }
+
+    /// <summary>Marks the row disconnecting, removes the kernel half, then the row and what it holds.</summary>
+    private async Task TearDownAsync(EndpointRecord row, CancellationToken ct)
+    {
+        if (row.State != EndpointStates.Disconnecting)
+        {
+            row = row with { State = EndpointStates.Disconnecting };
+            _store.Write(tx => tx.UpdateEndpoint(row));
+        }
+        try
+        {
+            await _datapath.DeleteAsync(Spec(row), ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not AgentException and not OperationCanceledException)
+        {
+            throw new AgentException(ErrorCodes.KernelFailure, $"the kernel refused to remove {row.HostInterface}: {e.Message}", e.GetType().Name, e);
+        }
+        Forget(row);
+    }
+
+    /// <summary>Deletes the row, its addresses and its identity reference in one transaction.</summary>
+    private void Forget(EndpointRecord row) => _store.Write(tx =>
+    {
+        tx.DeleteEndpoint(row.Id);
+        _ipam.Release(tx, new AllocationOwner(row.ContainerId, row.IfName));
+        _identities.Release(tx, row.Identity);
+    });
+
+    private async Task UndoAddAsync(EndpointRecord row, Exception cause)
+    {
+        _logger.LogWarning(cause, "ADD {ContainerId}/{IfName}: the datapath failed; undoing endpoint {Id}", row.ContainerId, row.IfName, row.Id);
+        try
+        {
+            await _datapath.DeleteAsync(Spec(row), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // The kernel may still hold part of the endpoint: keep the row (and its addresses,
+            // so they are not handed to another pod) as 'disconnecting' for DEL, GC or the
+            // next start to finish.
+            _logger.LogError(e, "ADD {ContainerId}/{IfName}: could not remove the partial endpoint {Id}; it stays disconnecting",
+                row.ContainerId, row.IfName, row.Id);
+            try
+            {
+                _store.Write(tx => tx.UpdateEndpoint(row with { State = EndpointStates.Disconnecting }));
+            }
+            catch (Exception storeError)
+            {
+                _logger.LogError(storeError, "ADD {ContainerId}/{IfName}: could not mark endpoint {Id} disconnecting", row.ContainerId, row.IfName, row.Id);
+            }
+            return;
+        }
+        Forget(row);
+    }
+
+    private SemaphoreSlim Stripe(AllocationOwner owner) =>
+        _stripes[(int)((uint)StringComparer.Ordinal.GetHashCode(owner.ToString()) % (uint)_stripes.Length)];
+
+    private static EndpointSpec Spec(EndpointRecord row) => new()
+    {
+        EndpointId = row.Id,
+        ContainerId = row.ContainerId,
+        IfName = row.IfName,
+        NetNs = row.NetNs,
+        HostInterface = row.HostInterface,
+        Mtu = row.Mtu,
+        Identity = row.Identity,
+        Labels = ParseLabels(row),
+        Addresses = new[] { row.Ipv4, row.Ipv6 }.OfType<string>().Select(IpAssignment.Parse).ToList(),
+    };
+
+    private static DatapathEndpoint Made(EndpointRecord row) => new(row.HostInterface, row.HostIfIndex, row.HostMac ?? "", row.PodMac ?? "");
+
+    private static LabelSet ParseLabels(EndpointRecord row) =>
+        LabelSet.TryParse(row.Labels, out var labels, out var error)
+            ? labels
+            : throw new AgentException(ErrorCodes.IoFailure, $"failed to read endpoint {row.Id}: its stored labels are invalid: {error}");
+
+    private static CniAddResponse AddResponse(EndpointRecord row)
+    {
+        var spec = Spec(row);
+        return new CniAddResponse
+        {
+            EndpointId = row.Id,
+            HostInterface = row.HostInterface,
+            HostMac = row.HostMac ?? "",
+            PodMac = row.PodMac ?? "",
+            Mtu = row.Mtu,
+            Ips = spec.Addresses.Select(a => new IpConfig(a.AddressWithPrefix, a.Gateway.ToString())).ToList(),
+            // The pod reaches everything through the gateway: a default route per family.
+            Routes = spec.Addresses
+                .Select(a => new RouteConfig(a.Address.AddressFamily == AddressFamily.InterNetwork ? "0.0.0.0/0" : "::/0", a.Gateway.ToString()))
+                .ToList(),
+        };
+    }
+
+    private static EndpointInfo Info(EndpointRecord row) => new()
+    {
+        Id = row.Id,
+        ContainerId = row.ContainerId,
+        IfName = row.IfName,
+        NetNs = row.NetNs,
+        PodNamespace = row.PodNamespace,
+        PodName = row.PodName,
+        Ipv4 = row.Ipv4 is null ? null : IpAssignment.Parse(row.Ipv4).Address.ToString(),
+        Ipv6 = row.Ipv6 is null ? null : IpAssignment.Parse(row.Ipv6).Address.ToString(),
+        Labels = ParseLabels(row).ToStrings(),
+        Identity = row.Identity,
+        HostInterface = row.HostInterface,
+        HostIfIndex = row.HostIfIndex,
+        Mac = row.PodMac,
+        State = row.State,
+    };
+}

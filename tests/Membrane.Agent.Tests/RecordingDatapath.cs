@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using Membrane.Agent.Endpoints;
+
+namespace Membrane.Agent.Tests;
+
+/// <summary>
+/// A test double of the kernel half: records every call, keeps the "kernel" state as a set of
+/// host interfaces, and fails on demand. Lives in the test project only.
+/// </summary>
+public sealed class RecordingDatapath : IEndpointDatapath
+{
+    private int _ifindex = 100;
+
+    public string Description => "recording test double";
+
+    public string PinPath => "/sys/fs/bpf/membrane/test";
+
+    /// <summary>Every call, in order: "create lxc…", "delete lxc…", "check lxc…".</summary>
+    public ConcurrentQueue<string> Calls { get; } = new();
+
+    /// <summary>What exists "in the kernel": host interface → spec.</summary>
+    public ConcurrentDictionary<string, EndpointSpec> Kernel { get; } = new();
+
+    /// <summary>When set, CreateAsync builds a partial endpoint (it appears in <see cref="Kernel"/>) and then throws this.</summary>
+    public Func<EndpointSpec, Exception?>? FailCreate { get; set; }
+
+    /// <summary>When set, DeleteAsync throws this.</summary>
+    public Exception? FailDelete { get; set; }
+
+    /// <summary>Delay inside CreateAsync, to let concurrent calls overlap.</summary>
+    public TimeSpan CreateDelay { get; set; }
+
+    public int CreateCount => Calls.Count(c => c.StartsWith("create ", StringComparison.Ordinal));
+
+    public int DeleteCount => Calls.Count(c => c.StartsWith("delete ", StringComparison.Ordinal));
+
+    public async Task<DatapathEndpoint> CreateAsync(EndpointSpec spec, CancellationToken ct)
+    {
+        Calls.Enqueue($"create {spec.HostInterface}");
+        if (CreateDelay > TimeSpan.Zero)
+        {
+            await Task.Delay(CreateDelay, ct);
+        }
+        Kernel[spec.HostInterface] = spec;
+        if (FailCreate?.Invoke(spec) is { } failure)
+        {
+            throw failure;
+        }
+        var index = Interlocked.Increment(ref _ifindex);
+        return new DatapathEndpoint(spec.HostInterface, index, $"02:00:00:00:{index >> 8:x2}:{index & 0xff:x2}", $"0a:00:00:00:{index >> 8:x2}:{index & 0xff:x2}");
+    }
+
+    public Task DeleteAsync(EndpointSpec spec, CancellationToken ct)
+    {
+        Calls.Enqueue($"delete {spec.HostInterface}");
+        if (FailDelete is { } failure)
+        {
+            return Task.FromException(failure);
+        }
+        Kernel.TryRemove(spec.HostInterface, out _);
+        return Task.CompletedTask;
+    }
+
+    public Task<IReadOnlyList<string>> CheckAsync(EndpointSpec spec, DatapathEndpoint current, CancellationToken ct)
+    {
+        Calls.Enqueue($"check {spec.HostInterface}");
+        IReadOnlyList<string> problems = Kernel.ContainsKey(spec.HostInterface) ? [] : [$"veth {spec.HostInterface} does not exist"];
+        return Task.FromResult(problems);
+    }
+}
