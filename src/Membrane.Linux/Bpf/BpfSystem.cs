@@ -17,4 +17,27 @@ public static class BpfSystem
     /// slots a per-CPU map value has; not <see cref="Environment.ProcessorCount"/>.
     /// </summary>
     public static int PossibleCpus => s_possibleCpus.Value;
+
+    /// <summary>
+    /// The version of the libbpf this process loads ("v1.1"), or false with the loader's
+    /// message when libbpf.so.1 cannot be loaded.
+    /// </summary>
+    public static unsafe bool TryGetLibbpfVersion(out string versionOrError)
+    {
+        try
+        {
+            versionOrError = Libbpf.PtrToString(Libbpf.VersionString()) ?? "unknown";
+            return true;
+        }
+        catch (DllNotFoundException e)
+        {
+            versionOrError = e.Message;
+            return false;
+        }
+        catch (EntryPointNotFoundException e)
+        {
+            versionOrError = e.Message;
+            return false;
+        }
+    }
 }

@@ -102,6 +102,9 @@ internal static unsafe partial class Libbpf
     [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_prog_test_run_opts")]
     internal static partial int ProgTestRunOpts(int progFd, BpfTestRunOpts* opts);
 
+    [LibraryImport(Libraries.Libbpf, EntryPoint = "libbpf_version_string")]
+    internal static partial byte* VersionString();
+
     [LibraryImport(Libraries.Libbpf, EntryPoint = "libbpf_num_possible_cpus")]
     internal static partial int NumPossibleCpus();
 
