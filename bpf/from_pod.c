@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0
+/* from_pod: tcx ingress on the HOST side of every pod's veth, i.e. every packet a pod sends.
+ * One program for all endpoints: which pod sent the packet is found by ifindex in the
+ * endpoints map (lib/endpoint.h).
+ *
+ * The steps follow DESIGN.md "Traffic from a pod":
+ *   1. parse L2/L3/L4; find the source endpoint by ifindex        (here)
+ *   2. drop a source IP or MAC that is not the endpoint's own      (here)
+ *   3. service VIP -> backend, DNAT                                (later issue: lb.h)
+ *   4. conntrack: established/reply traffic skips policy           (later issue: conntrack.h)
+ *   5. the peer's identity: local endpoint, else ipcache, else world (local part here)
+ *   6. egress policy of the source, ingress policy of a local destination (later: policy.h)
+ *   7. forward: local pod -> bpf_redirect_peer; else the node's stack (here; VXLAN later)
+ * The later steps slot into handle_ipv4/handle_ipv6 between the source check and
+ * forward_ip(), where the comments "step N" mark them.
+ *
+ * ARP and IPv6 Neighbour Discovery: the agent gives every pod a permanent neighbour entry
+ * for its gateway pointing at the host-side veth's MAC, and /32 and /128 addresses with
+ * an on-link default route through that gateway. A pod therefore never resolves anything
+ * but its gateway and never needs an answer, so ARP (after its sender is checked) and
+ * link-local ICMPv6 go to the node's stack rather than to a responder here. */
+#include "lib/common.h"
+#include "lib/arp.h"
+#include "lib/drop_reasons.h"
+#include "lib/endpoint.h"
+#include "lib/metrics.h"
+#include "lib/parse.h"
+#include "lib/redirect.h"
+
+/* Where the program runs, as the metrics key and drop records name it: the ingress hook of
+ * the host-side veth (common.h: directions are those of the device the program is on). */
+#define FROM_POD_DIR DIR_INGRESS
+
+/* Step 7: a destination that is a pod on this node gets the packet straight through
+ * bpf_redirect_peer; everything else (other nodes, the node itself, the outside world)
+ * is routed by the node's stack. */
+static __always_inline int forward_ip(struct __sk_buff *skb, const struct packet_info *info,
+				      const struct endpoint_info *dst)
+{
+	int ret;
+
+	if (!dst)
+		return account_forward(skb, info, FROM_POD_DIR, TC_ACT_OK);
+	ret = endpoint_rewrite(skb, info, dst);
+	if (ret == DROP_TTL_EXCEEDED)
+		/* Unchanged; the stack decrements to 0 and sends ICMP Time Exceeded (RFC 1812 5.3.1). */
+		return account_forward(skb, info, FROM_POD_DIR, TC_ACT_OK);
+	if (ret)
+		return account_drop(skb, info, FROM_POD_DIR, ret);
+	return account_forward(skb, info, FROM_POD_DIR, redirect_to_endpoint(dst));
+}
+
+static __always_inline int handle_ipv4(struct __sk_buff *skb, const struct packet_info *info,
+				       const struct endpoint_info *src)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct iphdr *ip = data + info->l3_off;
+	struct endpoint_info *dst;
+
+	if ((void *)(ip + 1) > data_end)
+		return account_drop(skb, info, FROM_POD_DIR, DROP_INVALID_PACKET);
+	/* Step 2: the pod may only send from its own address. */
+	if (!(src->flags & ENDPOINT_F_IPV4) || ip->saddr != src->ipv4)
+		return account_drop(skb, info, FROM_POD_DIR, DROP_SPOOFED_IP);
+
+	/* Step 3 (service translation) and step 4 (conntrack) go here. */
+
+	/* Step 5: a local destination; ipcache and world come with the overlay. */
+	dst = endpoint_by_ipv4(ip->daddr);
+
+	/* Step 6 (egress policy of src, ingress policy of dst) goes here. */
+
+	return forward_ip(skb, info, dst);
+}
+
+/* fe80::/10 (RFC 4291 2.5.6) or :: (2.5.2, the source of DAD probes). */
+static __always_inline bool ipv6_is_link_local_or_unspecified(const __be32 *addr)
+{
+	if ((addr[0] & bpf_htonl(0xffc00000)) == bpf_htonl(0xfe800000))
+		return true;
+	return (addr[0] | addr[1] | addr[2] | addr[3]) == 0;
+}
+
+static __always_inline int handle_ipv6(struct __sk_buff *skb, const struct packet_info *info,
+				       const struct endpoint_info *src)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ipv6hdr *ip6 = data + info->l3_off;
+	struct endpoint_info *dst;
+
+	if ((void *)(ip6 + 1) > data_end)
+		return account_drop(skb, info, FROM_POD_DIR, DROP_INVALID_PACKET);
+	/* Link-scoped control traffic (Neighbour/Router Discovery, MLD, DAD) from the pod's
+	 * link-local address: it may not leave the link (RFC 4291 2.5.6), so it is never
+	 * delivered to another pod; the node's stack answers or discards it. */
+	if (ipv6_is_link_local_or_unspecified(ip6->saddr.in6_u.u6_addr32))
+		return account_forward(skb, info, FROM_POD_DIR, TC_ACT_OK);
+	/* Step 2. */
+	if (!(src->flags & ENDPOINT_F_IPV6) || !ipv6_equal(ip6->saddr.in6_u.u6_addr32, src->ipv6))
+		return account_drop(skb, info, FROM_POD_DIR, DROP_SPOOFED_IP);
+
+	/* Step 3 (service translation) and step 4 (conntrack) go here. */
+
+	/* Step 5. */
+	dst = endpoint_by_ipv6(ip6->daddr.in6_u.u6_addr32);
+
+	/* Step 6 (egress policy of src, ingress policy of dst) goes here. */
+
+	return forward_ip(skb, info, dst);
+}
+
+/* An ARP packet must speak for the pod itself: sender MAC and IP are the endpoint's (an
+ * ARP probe's sender IP is 0.0.0.0, RFC 5227 2.1.1). Anything else would poison the
+ * neighbour tables of whoever hears it. */
+static __always_inline int handle_arp(struct __sk_buff *skb, const struct packet_info *info,
+				      const struct endpoint_info *src)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct arp_eth_ipv4 *arp = parse_arp(data, data_end, info->l3_off);
+	__be32 sender;
+
+	if (!arp)
+		return account_drop(skb, info, FROM_POD_DIR, DROP_INVALID_PACKET);
+	if (!mac_equal(arp->sender_mac, src->mac))
+		return account_drop(skb, info, FROM_POD_DIR, DROP_SPOOFED_MAC);
+	sender = arp_ipv4(arp->sender_ip);
+	if (sender != 0 && (!(src->flags & ENDPOINT_F_IPV4) || sender != src->ipv4))
+		return account_drop(skb, info, FROM_POD_DIR, DROP_SPOOFED_IP);
+	return account_forward(skb, info, FROM_POD_DIR, TC_ACT_OK);
+}
+
+SEC("tc")
+int from_pod(struct __sk_buff *skb)
+{
+	struct packet_info info;
+	struct endpoint_info *src;
+	struct ethhdr *eth;
+	void *data, *data_end;
+	int ret;
+
+	/* Step 1. */
+	ret = parse_packet(skb, &info);
+	if (ret)
+		return account_drop(skb, &info, FROM_POD_DIR, ret);
+	src = endpoint_by_ifindex(skb->ifindex);
+	if (!src)
+		return account_drop(skb, &info, FROM_POD_DIR, DROP_UNKNOWN_ENDPOINT);
+
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return account_drop(skb, &info, FROM_POD_DIR, DROP_INVALID_PACKET);
+	/* Step 2, layer 2. */
+	if (!mac_equal(eth->h_source, src->mac))
+		return account_drop(skb, &info, FROM_POD_DIR, DROP_SPOOFED_MAC);
+	/* Pods get untagged veths: a VLAN tag would be forwarded into another pod as is. */
+	if (info.l3_off != sizeof(struct ethhdr))
+		return account_drop(skb, &info, FROM_POD_DIR, DROP_UNSUPPORTED_L3);
+
+	switch (info.ethertype) {
+	case bpf_htons(ETH_P_IP):
+		return handle_ipv4(skb, &info, src);
+	case bpf_htons(ETH_P_IPV6):
+		return handle_ipv6(skb, &info, src);
+	case bpf_htons(ETH_P_ARP):
+		return handle_arp(skb, &info, src);
+	default:
+		return account_drop(skb, &info, FROM_POD_DIR, DROP_UNSUPPORTED_L3);
+	}
+}
+
+char LICENSE[] SEC("license") = "GPL";

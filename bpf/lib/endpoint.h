@@ -1,0 +1,100 @@
+/* Endpoints: the pods of this node as the datapath sees them, and the drop reasons of the
+ * endpoint programs.
+ *
+ * One object (from_pod.o) is loaded once per node and shared by every endpoint; what
+ * differs per endpoint lives here, in maps keyed by the host-side veth's ifindex and by
+ * the pod's addresses (DESIGN.md "Datapath": no per-endpoint recompilation). The agent
+ * writes both maps (C# mirrors: Membrane.Datapath.EndpointInfo / EndpointIpKey).
+ * Multi-byte fields are host byte order unless the type says __be. */
+#ifndef MEMBRANE_ENDPOINT_H
+#define MEMBRANE_ENDPOINT_H
+
+#include "common.h"
+#include <linux/if_ether.h>
+
+/* Drop reasons of the endpoint programs. drop_reasons.h owns 0..63 (its values are an API
+ * and grow from the bottom); the endpoint programs use 64..95 so that both enums can grow
+ * without colliding. The metrics key and drop records carry these numbers like any other
+ * reason. C# mirror: Membrane.Datapath.EndpointDropReason. */
+enum endpoint_drop_reason {
+	DROP_SPOOFED_IP = 64,       /* source IP (or ARP sender IP) is not the endpoint's */
+	DROP_SPOOFED_MAC = 65,      /* source MAC (or ARP sender MAC) is not the endpoint's */
+	DROP_UNKNOWN_ENDPOINT = 66, /* no endpoint entry for the ifindex the program runs on */
+};
+BTF_ANCHOR_ENUM(endpoint_drop_reason);
+
+/* endpoint_info.flags */
+enum endpoint_flags {
+	ENDPOINT_F_IPV4 = 1 << 0, /* ipv4 holds the endpoint's address */
+	ENDPOINT_F_IPV6 = 1 << 1, /* ipv6 holds the endpoint's address */
+};
+BTF_ANCHOR_ENUM(endpoint_flags);
+
+/* Everything the datapath knows about one local endpoint. 44 bytes, 4-byte aligned. */
+struct endpoint_info {
+	__be32 ipv4;           /* the pod's IPv4 address, network order (valid with ENDPOINT_F_IPV4) */
+	__be32 ipv6[4];        /* the pod's IPv6 address, network order (valid with ENDPOINT_F_IPV6) */
+	__u8 mac[ETH_ALEN];    /* the pod-side interface's MAC */
+	__u8 host_mac[ETH_ALEN]; /* the host-side veth's MAC: the pod's gateway MAC */
+	__u32 ifindex;         /* the host-side veth's ifindex in the node's namespace */
+	__u32 identity;        /* security identity (24 bits used; DESIGN.md "Identities") */
+	__u32 flags;           /* enum endpoint_flags */
+};
+
+/* Key of endpoints_by_ip: an IPv4 address is stored in addr[0] with addr[1..3] zero. */
+struct endpoint_ip_key {
+	__be32 addr[4];        /* network order */
+	__u8 family;           /* 4 or 6 (not AF_*: the same numbers as packet_info.l3) */
+	__u8 pad[3];           /* always zero: hash keys compare every byte */
+};
+
+#define ENDPOINT_MAX_ENTRIES 4096
+
+/* ifindex of the host-side veth -> the endpoint behind it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ENDPOINT_MAX_ENTRIES);
+	__type(key, __u32);
+	__type(value, struct endpoint_info);
+} endpoints SEC(".maps");
+
+/* a pod address -> the endpoint that owns it (local delivery). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * ENDPOINT_MAX_ENTRIES);
+	__type(key, struct endpoint_ip_key);
+	__type(value, struct endpoint_info);
+} endpoints_by_ip SEC(".maps");
+
+static __always_inline struct endpoint_info *endpoint_by_ifindex(__u32 ifindex)
+{
+	return bpf_map_lookup_elem(&endpoints, &ifindex);
+}
+
+static __always_inline struct endpoint_info *endpoint_by_ipv4(__be32 addr)
+{
+	struct endpoint_ip_key key = { .addr = { addr, 0, 0, 0 }, .family = 4 };
+
+	return bpf_map_lookup_elem(&endpoints_by_ip, &key);
+}
+
+static __always_inline struct endpoint_info *endpoint_by_ipv6(const __be32 *addr)
+{
+	struct endpoint_ip_key key = { .addr = { addr[0], addr[1], addr[2], addr[3] }, .family = 6 };
+
+	return bpf_map_lookup_elem(&endpoints_by_ip, &key);
+}
+
+static __always_inline bool mac_equal(const __u8 *a, const __u8 *b)
+{
+	/* Two loads each instead of a byte loop; MACs sit at even offsets everywhere here. */
+	return *(const __u32 *)a == *(const __u32 *)b &&
+	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
+}
+
+static __always_inline bool ipv6_equal(const __be32 *a, const __be32 *b)
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
+}
+
+#endif /* MEMBRANE_ENDPOINT_H */

@@ -1,0 +1,212 @@
+using System.Net;
+using Membrane.Linux;
+using Membrane.Linux.Bpf;
+using Membrane.Linux.Bpf.Datapath;
+
+namespace Membrane.Datapath;
+
+public sealed partial class Datapath
+{
+    /// <summary>
+    /// Writes an endpoint: first under each of its addresses, then under its ifindex, so that
+    /// by the time the program can see the source entry every destination lookup for the
+    /// endpoint already answers. Replaces an existing entry of the same ifindex; addresses it
+    /// had and <paramref name="entry"/> lacks are removed.
+    /// </summary>
+    public void UpsertEndpoint(EndpointEntry entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var info = entry.ToInfo();
+        var previous = TryGetEndpoint(entry.Ifindex, out var old) ? old : null;
+        foreach (var address in entry.Addresses)
+        {
+            EndpointsByIp.Update(EndpointIpKey.For(address), info);
+        }
+        Endpoints.Update((uint)entry.Ifindex, info);
+        if (previous is not null)
+        {
+            foreach (var stale in previous.Addresses.Except(entry.Addresses))
+            {
+                DeleteAddressIfOwned(stale, entry.Ifindex);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Removes the endpoint of <paramref name="ifindex"/>: its ifindex entry first (its
+    /// device stops forwarding), then its addresses, unless another endpoint owns them by
+    /// now. False when there was no entry.
+    /// </summary>
+    public bool DeleteEndpoint(int ifindex)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!TryGetEndpoint(ifindex, out var entry))
+        {
+            return false;
+        }
+        Endpoints.Delete((uint)ifindex);
+        foreach (var address in entry.Addresses)
+        {
+            DeleteAddressIfOwned(address, ifindex);
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Removes the endpoint that owns <paramref name="address"/> (for a DEL whose veth, and
+    /// with it the ifindex, is already gone). False when no endpoint has the address.
+    /// </summary>
+    public bool DeleteEndpointByAddress(IPAddress address)
+    {
+        if (!TryGetEndpointByAddress(address, out var entry))
+        {
+            return false;
+        }
+        if (!DeleteEndpoint(entry.Ifindex))
+        {
+            DeleteAddressIfOwned(address, entry.Ifindex); // an address entry without its ifindex entry
+        }
+        return true;
+    }
+
+    private void DeleteAddressIfOwned(IPAddress address, int ifindex)
+    {
+        var key = EndpointIpKey.For(address);
+        if (EndpointsByIp.TryLookup(key, out var owner) && owner.Ifindex == (uint)ifindex)
+        {
+            EndpointsByIp.Delete(key);
+        }
+    }
+
+    /// <summary>Reads the endpoint of <paramref name="ifindex"/>.</summary>
+    public bool TryGetEndpoint(int ifindex, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out EndpointEntry? entry)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        entry = Endpoints.TryLookup((uint)ifindex, out var info) ? EndpointEntry.FromInfo(info) : null;
+        return entry is not null;
+    }
+
+    /// <summary>Reads the endpoint that owns <paramref name="address"/>.</summary>
+    public bool TryGetEndpointByAddress(IPAddress address, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out EndpointEntry? entry)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        entry = EndpointsByIp.TryLookup(EndpointIpKey.For(address), out var info) ? EndpointEntry.FromInfo(info) : null;
+        return entry is not null;
+    }
+
+    /// <summary>Every endpoint in the ifindex map.</summary>
+    public IReadOnlyList<EndpointEntry> ListEndpoints()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var list = new List<EndpointEntry>();
+        foreach (var ifindex in Endpoints.Keys.ToArray())
+        {
+            if (Endpoints.TryLookup(ifindex, out var info))
+            {
+                list.Add(EndpointEntry.FromInfo(info));
+            }
+        }
+        return list;
+    }
+
+    /// <summary>The metrics map, each key summed over every possible CPU.</summary>
+    public IReadOnlyList<DatapathMetric> ReadMetrics()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var perCpu = new MetricsValue[Metrics.CpuCount];
+        var list = new List<DatapathMetric>();
+        foreach (var key in Metrics.Keys.ToArray())
+        {
+            if (!Metrics.TryLookup(key, perCpu))
+            {
+                continue;
+            }
+            ulong packets = 0, bytes = 0;
+            foreach (var v in perCpu)
+            {
+                packets += v.Packets;
+                bytes += v.Bytes;
+            }
+            list.Add(new DatapathMetric(key.Reason, key.Direction, key.L3, key.L4Protocol, packets, bytes));
+        }
+        return list;
+    }
+
+    /// <summary>Packets counted for <paramref name="reason"/> (all directions and protocols).</summary>
+    public ulong PacketsFor(int reason) => ReadMetrics().Where(m => m.Reason == reason).Aggregate(0ul, (s, m) => s + m.Packets);
+
+    /// <summary>Where <see cref="AttachEndpoint"/> pins the link of the host-side veth <paramref name="hostInterface"/>.</summary>
+    public string LinkPinPath(string hostInterface)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(hostInterface);
+        if (hostInterface.Contains('/') || hostInterface is "." or "..")
+        {
+            throw new ArgumentException($"invalid interface name '{hostInterface}'", nameof(hostInterface));
+        }
+        return Path.Combine(PinDirectory, LinksDirectory, hostInterface);
+    }
+
+    /// <summary>
+    /// Attaches from_pod to the tcx ingress of <paramref name="ifindex"/> (the host side of a
+    /// pod's veth, in the calling thread's namespace) with a link pinned at
+    /// <paramref name="pinPath"/>. A pin that already holds a link attached to that device is
+    /// adopted; a pin whose link is not attached there (its device is gone) is replaced.
+    /// </summary>
+    public EndpointAttachment AttachEndpoint(int ifindex, string pinPath)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentException.ThrowIfNullOrEmpty(pinPath);
+        if (File.Exists(pinPath))
+        {
+            using (var existing = BpfLink.OpenPinned(pinPath))
+            {
+                if (IsLinkOn(ifindex, existing.Id))
+                {
+                    return new EndpointAttachment(existing.Id, existing.ProgramId, Adopted: true);
+                }
+            }
+            BpfFs.Unpin(pinPath);
+        }
+        Directory.CreateDirectory(Path.GetDirectoryName(pinPath)!);
+        using var link = BpfLink.AttachTcx(Program, ifindex, TcDirection.Ingress);
+        link.Pin(pinPath);
+        return new EndpointAttachment(link.Id, link.ProgramId, Adopted: false);
+    }
+
+    /// <summary>True when the link pinned at <paramref name="pinPath"/> is attached to the tcx ingress of <paramref name="ifindex"/> (calling thread's namespace).</summary>
+    public bool IsAttached(int ifindex, string pinPath)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!File.Exists(pinPath))
+        {
+            return false;
+        }
+        using var link = BpfLink.OpenPinned(pinPath);
+        return IsLinkOn(ifindex, link.Id);
+    }
+
+    /// <summary>Removes the link pin (the program detaches once no process holds the link). False when there was no pin.</summary>
+    public static bool DetachEndpoint(string pinPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(pinPath);
+        if (!File.Exists(pinPath))
+        {
+            return false;
+        }
+        BpfFs.Unpin(pinPath);
+        return true;
+    }
+
+    private static bool IsLinkOn(int ifindex, uint linkId)
+    {
+        try
+        {
+            return BpfAttachments.QueryTcx(ifindex, TcDirection.Ingress).Programs.Any(p => p.LinkId == linkId);
+        }
+        catch (BpfException e) when (e.Errno == Errno.ENODEV)
+        {
+            return false;
+        }
+    }
+}
