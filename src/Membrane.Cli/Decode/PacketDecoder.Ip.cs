@@ -31,6 +31,7 @@ internal static partial class PacketDecoder
         state.UpperLayerLength = ip.TotalLength - ip.HeaderLength;
         state.Fragment = ip.IsFragment;
         state.Rerouted = false;
+        state.FirstFragmentProtocol = ip.MoreFragments && ip.FragmentOffset == 0 ? ip.Protocol : -1;
     }
 
     /// <summary>The option list (RFC 791 §3.1): Wireshark shows each option's type bits, length and known contents.</summary>
@@ -123,6 +124,7 @@ internal static partial class PacketDecoder
         state.UpperLayerLength = ip.PayloadLength;
         state.Fragment = false;
         state.Rerouted = false;
+        state.FirstFragmentProtocol = -1;
     }
 
     /// <summary>An IPv6 extension header (RFC 8200 §4.3–4.6): tshark's ipv6.hopopts, ipv6.routing, ipv6.fraghdr, ipv6.dstopts.</summary>
@@ -202,6 +204,7 @@ internal static partial class PacketDecoder
                 w.Bool("ipv6.fraghdr.more", "More Fragments", ext.MoreFragments);
                 w.Hex("ipv6.fraghdr.ident", "Identification", ext.Identification, 8);
                 state.Fragment = ext.FragmentOffset != 0 || ext.MoreFragments;
+                state.FirstFragmentProtocol = ext.MoreFragments && ext.FragmentOffset == 0 ? ext.NextHeader : -1;
                 break;
         }
     }

@@ -43,7 +43,7 @@ internal static partial class PacketDecoder
     public static void Decode(LinkType linkType, ReadOnlySpan<byte> data, int originalLength, DecodeWriter writer)
     {
         var dissector = new PacketDissector(data, linkType, data.Length < originalLength ? s_truncated : s_strict);
-        var state = new State(data, writer);
+        var state = new State(data, writer) { FirstFragmentProtocol = -1 };
         while (dissector.TryNext(out var layer))
         {
             Layer(ref state, layer);
@@ -75,6 +75,13 @@ internal static partial class PacketDecoder
         /// destination (RFC 8200 §8.1), which the dissector's checksum does not look up, so none is verified.
         /// </summary>
         public bool Rerouted;
+
+        /// <summary>
+        /// The transport protocol of a first fragment (offset 0, more to come), or -1. The dissector
+        /// does not reassemble, so it hands the fragment's bytes over as payload; tshark without
+        /// reassembly still shows the transport header the first fragment starts with, and so does this decoder.
+        /// </summary>
+        public int FirstFragmentProtocol;
     }
 
     private static void Layer(ref State state, in Layer layer)
@@ -148,11 +155,45 @@ internal static partial class PacketDecoder
                 w.BeginLayer(Protocols.Seed, layer.Offset, depth);
                 Seed(w, layer.AsSeed(packet));
                 break;
+            case LayerKind.Payload when state.FirstFragmentProtocol >= 0:
+                FirstFragment(ref state, layer, depth);
+                return;
             default:
-                return; // payload: application data, a fragment's bytes, an unknown protocol
+                return; // payload: application data, a later fragment's bytes, an unknown protocol
         }
         w.EndLayer();
         VerifyChecksum(ref state, layer);
+    }
+
+    /// <summary>The transport header at the start of a first fragment (RFC 791 §3.2: it carries the upper-layer header).</summary>
+    private static void FirstFragment(ref State state, in Layer layer, int depth)
+    {
+        var protocol = state.FirstFragmentProtocol;
+        state.FirstFragmentProtocol = -1;
+        var bytes = layer.Region(state.Packet);
+        var w = state.Output;
+        switch (protocol)
+        {
+            case IpProtocols.Tcp when TcpHeader.TryRead(bytes, out var tcp, out _):
+                w.BeginLayer(Protocols.Tcp, layer.Offset, depth);
+                Tcp(ref state, tcp, quoted: depth > 0);
+                break;
+            case IpProtocols.Udp when UdpHeader.TryRead(bytes, allowTruncated: true, out var udp, out _):
+                w.BeginLayer(Protocols.Udp, layer.Offset, depth);
+                Udp(w, udp);
+                break;
+            case IpProtocols.Icmp when Icmpv4Header.TryRead(bytes, out var icmp, out _):
+                w.BeginLayer(Protocols.Icmp, layer.Offset, depth);
+                Icmpv4(w, icmp);
+                break;
+            case IpProtocols.Icmpv6 when Icmpv6Header.TryRead(bytes, out var icmp6, out _):
+                w.BeginLayer(Protocols.Icmpv6, layer.Offset, depth);
+                Icmpv6(w, icmp6);
+                break;
+            default:
+                return; // too short for its header: the bytes stay payload
+        }
+        w.EndLayer();
     }
 
     /// <summary>Reports a checksum that does not verify, naming the field's byte offset and the value it should hold.</summary>
