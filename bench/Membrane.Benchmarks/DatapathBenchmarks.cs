@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using Membrane.Linux;
+using Membrane.Linux.Bpf;
+using Membrane.Linux.Bpf.Datapath;
+using Membrane.Packets;
+
+namespace Membrane.Benchmarks;
+
+/// <summary>
+/// The kernel-side figures of issue 3, in one table: BPF_PROG_TEST_RUN ns/packet (the
+/// kernel's own per-run duration) for the no-op baseline, parse+lookup and the test filter
+/// forwarding and dropping (with a ring-buffer record); map operations per second from C#,
+/// one syscall per entry against batches; ring-buffer records per second delivered to C#.
+/// Root only. Figures from one run are comparable with each other, not across machines.
+/// </summary>
+public static class DatapathBenchmarks
+{
+    private const int Repeat = 1_000_000;
+    private const int Rounds = 5;
+
+    public static int Run(string[] args)
+    {
+        var dir = Path.Combine(AppContext.BaseDirectory, "bpf");
+        var rows = new List<(string What, string Figure, string Note)>();
+        var frame = TcpFrame();
+
+        using (var noop = BpfObject.Load(Path.Combine(dir, "noop.o")))
+        using (var parse = BpfObject.Load(Path.Combine(dir, "parse_lookup.o")))
+        using (var filter = BpfObject.Load(Path.Combine(dir, "test_filter.o")))
+        {
+            var baseline = MedianNs(noop.FindProgram("tc_noop"), frame);
+            rows.Add(("PROG_TEST_RUN tc no-op (baseline)", $"{baseline:F1} ns/pkt", "1.00x"));
+            var lookup = MedianNs(parse.FindProgram("tc_parse_lookup"), frame);
+            rows.Add(("PROG_TEST_RUN parse Eth/IPv4/TCP + hash lookup", $"{lookup:F1} ns/pkt", $"{lookup / baseline:F2}x"));
+            var forward = MedianNs(filter.FindProgram("test_filter_ingress"), frame);
+            rows.Add(("PROG_TEST_RUN test filter, forward + per-CPU counter", $"{forward:F1} ns/pkt", $"{forward / baseline:F2}x"));
+
+            using var verdict = filter.FindMap<VerdictKey, VerdictValue>("verdict");
+            verdict.Update(VerdictKey.For(6, 80), new VerdictValue { Action = VerdictAction.Drop });
+            var drop = MedianNs(filter.FindProgram("test_filter_ingress"), frame);
+            rows.Add(("PROG_TEST_RUN test filter, drop + ring-buffer record", $"{drop:F1} ns/pkt", $"{drop / baseline:F2}x"));
+
+            rows.Add(RingBufferRate(filter));
+        }
+        rows.AddRange(MapRates());
+
+        Console.WriteLine($"| datapath ({Environment.ProcessorCount} CPUs, kernel {Environment.OSVersion.Version}) | figure | note |");
+        Console.WriteLine("|---|---|---|");
+        foreach (var (what, figure, note) in rows)
+        {
+            Console.WriteLine($"| {what} | {figure} | {note} |");
+        }
+        return 0;
+    }
+
+
+    /// <summary>An Ethernet/IPv4/TCP SYN to port 80 (74 bytes with options, like a real SYN).</summary>
+    private static byte[] TcpFrame()
+    {
+        var buffer = new byte[128];
+        var b = new PacketBuilder(buffer);
+        b.Ethernet(MacAddress.Parse("02:00:00:00:00:02"), MacAddress.Parse("02:00:00:00:00:01"));
+        b.Ipv4(Ipv4Address.Parse("198.18.0.2"), Ipv4Address.Parse("198.18.0.3"));
+        b.Tcp(40000, 80, sequenceNumber: 1, flags: TcpFlags.Syn);
+        return buffer[..b.Finish()];
+    }
+
+    /// <summary>The median, over <see cref="Rounds"/> runs of <see cref="Repeat"/> repetitions, of the kernel-reported ns per run.</summary>
+    private static double MedianNs(BpfProgram program, byte[] frame)
+    {
+        var output = new byte[frame.Length + 64];
+        var samples = new List<double>();
+        for (var i = 0; i < Rounds; i++)
+        {
+            samples.Add(program.TestRun(frame, output, Repeat).DurationNanoseconds);
+        }
+        samples.Sort();
+        return samples[Rounds / 2];
+    }
+
+    /// <summary>Drives the dropping filter with PROG_TEST_RUN on one thread while the reader drains the ring into C# on another.</summary>
+    private static (string, string, string) RingBufferRate(BpfObject filter)
+    {
+        const int records = 2_000_000;
+        using var reader = new BpfRingBufferReader(filter.FindMap("events"), slots: 65536, slotSize: 256);
+        var consumed = 0L;
+        using var stop = new CancellationTokenSource();
+        var consumer = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var record in reader.ReadAllAsync(stop.Token))
+                {
+                    if (record.Length >= DatapathEventReader.HeaderLength)
+                    {
+                        consumed++;
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+        var frame = TcpFrame();
+        var output = new byte[frame.Length + 64];
+        var program = filter.FindProgram("test_filter_ingress");
+        var sw = Stopwatch.StartNew();
+        for (var sent = 0; sent < records; sent += 10_000)
+        {
+            program.TestRun(frame, output, 10_000);
+        }
+        // Let the reader drain what the kernel wrote: stop when nothing new arrived for 200 ms,
+        // and time up to the last record seen.
+        var last = reader.RecordsReceived;
+        var lastAt = sw.Elapsed;
+        while (sw.Elapsed - lastAt < TimeSpan.FromMilliseconds(200))
+        {
+            Thread.Sleep(5);
+            if (reader.RecordsReceived != last)
+            {
+                last = reader.RecordsReceived;
+                lastAt = sw.Elapsed;
+            }
+        }
+        var seconds = lastAt.TotalSeconds;
+        stop.Cancel();
+        consumer.Wait();
+        var kernelDrops = records - reader.RecordsReceived - reader.RecordsLost;
+        return ("ring buffer → C# (records delivered)", $"{reader.RecordsReceived / seconds / 1e6:F2} M records/s",
+            $"{records:N0} written; {reader.RecordsLost:N0} lost in C#, {Math.Max(0, kernelDrops):N0} not reserved by the kernel (ring full)");
+    }
+
+    private static IEnumerable<(string, string, string)> MapRates()
+    {
+        const int n = 100_000;
+        using var map = BpfMap<uint, ulong>.Create(BpfMapType.Hash, n, "mb_bench");
+        var keys = new uint[n];
+        var values = new ulong[n];
+        for (var i = 0; i < n; i++)
+        {
+            keys[i] = (uint)i;
+            values[i] = (ulong)i * 3;
+        }
+
+        var sw = Stopwatch.StartNew();
+        for (var i = 0; i < n; i++)
+        {
+            map.Update(keys[i], values[i]);
+        }
+        var single = n / sw.Elapsed.TotalSeconds;
+        yield return ("map update, one syscall each (hash, 100k)", $"{single / 1e6:F2} M ops/s", "1.00x");
+
+        sw.Restart();
+        ulong sum = 0;
+        for (var i = 0; i < n; i++)
+        {
+            if (map.TryLookup(keys[i], out var v))
+            {
+                sum += v;
+            }
+        }
+        var lookups = n / sw.Elapsed.TotalSeconds;
+        yield return ("map lookup, one syscall each", $"{lookups / 1e6:F2} M ops/s", $"checksum {sum}");
+
+        sw.Restart();
+        const int batch = 4096;
+        for (var i = 0; i < n; i += batch)
+        {
+            var count = Math.Min(batch, n - i);
+            map.UpdateBatch(keys.AsSpan(i, count), values.AsSpan(i, count));
+        }
+        var batched = n / sw.Elapsed.TotalSeconds;
+        yield return ($"map update, batches of {batch}", $"{batched / 1e6:F2} M ops/s", $"{batched / single:F1}x single");
+
+        sw.Restart();
+        var cursor = map.CreateBatchCursor();
+        var outKeys = new uint[batch];
+        var outValues = new ulong[batch];
+        var read = 0;
+        while (!cursor.IsDone)
+        {
+            read += map.LookupBatch(cursor, outKeys, outValues);
+        }
+        var batchLookups = read / sw.Elapsed.TotalSeconds;
+        yield return ($"map lookup, batches of {batch} ({read:N0} read)", $"{batchLookups / 1e6:F2} M ops/s", $"{batchLookups / lookups:F1}x single");
+    }
+}
