@@ -29,9 +29,6 @@ public enum CaptureReadStatus
 /// </summary>
 public abstract class CaptureReader : IDisposable
 {
-    private const uint PcapMagicMicroseconds = 0xA1B2C3D4;
-    private const uint PcapMagicNanoseconds = 0xA1B23C4D;
-
     private readonly ByteSource _source;
     private CaptureError? _error;
     private bool _endOfFile;
@@ -126,13 +123,13 @@ public abstract class CaptureReader : IDisposable
         CaptureReader? candidate = null;
         switch (magic)
         {
-            case PcapMagicMicroseconds:
-            case PcapMagicNanoseconds:
+            case PcapFormat.MagicMicroseconds:
+            case PcapFormat.MagicNanoseconds:
             case 0xD4C3B2A1: // the same two magics written big-endian
             case 0x4D3CB2A1:
                 candidate = new PcapReader(source, options);
                 break;
-            case PcapNgReader.SectionHeaderBlockType: // 0x0A0D0D0A reads the same in both orders
+            case PcapNgFormat.SectionHeaderBlock: // 0x0A0D0D0A reads the same in both orders
                 candidate = new PcapNgReader(source, options);
                 break;
         }

@@ -170,6 +170,33 @@ public class CorruptFileTests
     }
 
     [Fact]
+    public void PcapNgCapturedLengthAbove256KiB()
+    {
+        var stream = new MemoryStream();
+        int epb;
+        using (var writer = new PcapNgWriter(stream, leaveOpen: true))
+        {
+            writer.AddInterface(LinkType.Ethernet);
+            writer.WritePacket(0, 1, SampleFrames.EthernetUdp(100, 1));
+            epb = (int)stream.Position;
+            writer.WritePacket(0, 2, new byte[300_000]);
+        }
+        var error = ReadExpectingError(stream.ToArray(), goodPackets: 1);
+        Assert.Equal((CaptureErrorReason.CapturedLengthTooLarge, epb + 20L), (error.Reason, error.Offset));
+        Assert.Equal($"at byte {epb + 20}: captured length 300000 exceeds the maximum of 262144", error.Message);
+    }
+
+    [Fact]
+    public void TryOpenReportsATruncatedHeaderWithoutThrowing()
+    {
+        Assert.False(CaptureReader.TryOpen(new MemoryStream(s_pcapNg.Bytes[..20]), out var reader, out var error));
+        Assert.Null(reader);
+        Assert.Equal(CaptureErrorReason.TruncatedHeader, error.Reason);
+        Assert.False(CaptureReader.TryOpen(new MemoryStream([]), out _, out error));
+        Assert.Equal("at byte 0: expected a 4-byte magic number, found 0 bytes (truncated file)", error.Message);
+    }
+
+    [Fact]
     public void PcapNgUnknownInterface()
     {
         var epb = s_pcapNg.Records[2].Start;

@@ -10,8 +10,6 @@ namespace Membrane.Capture;
 /// </summary>
 public sealed partial class PcapNgReader : CaptureReader
 {
-    internal const uint SectionHeaderBlockType = PcapNgFormat.SectionHeaderBlock;
-
     private readonly List<CaptureInterface> _interfaces = [];
     private readonly List<string> _comments = [];
     private PcapNgSection _section = new();
