@@ -41,6 +41,11 @@ internal sealed unsafe class NetlinkSocket : IDisposable
     /// <summary>The port id the kernel assigned at bind time (nl_pid).</summary>
     public uint PortId { get; }
 
+    /// <summary>How many dumps were restarted because the kernel flagged them NLM_F_DUMP_INTR (for tests and diagnostics).</summary>
+    public int InterruptedDumps => Volatile.Read(ref _interruptedDumps);
+
+    private int _interruptedDumps;
+
     /// <summary>Opens a netlink socket of <paramref name="protocol"/> in the calling thread's network namespace.</summary>
     public static NetlinkSocket Open(int protocol)
     {
@@ -199,6 +204,7 @@ internal sealed unsafe class NetlinkSocket : IDisposable
                 {
                     return results;
                 }
+                Interlocked.Increment(ref _interruptedDumps);
                 if (attempt == MaxDumpAttempts)
                 {
                     throw new NetlinkException(operation, Errno.EINTR, $"dump interrupted by concurrent changes {MaxDumpAttempts} times");
@@ -296,37 +302,49 @@ internal sealed unsafe class NetlinkSocket : IDisposable
         }
     }
 
-    /// <summary>
-    /// NLMSG_ERROR payload (struct nlmsgerr): int error; struct nlmsghdr msg; then, unless
-    /// NLM_F_CAPPED, the rest of our request; then, with NLM_F_ACK_TLVS, the extended-ack
-    /// attributes (net/netlink/af_netlink.c: netlink_ack). error 0 is a plain acknowledgement.
-    /// </summary>
     private static void ThrowIfError(string operation, NetlinkMessage message)
     {
+        var errno = ReadError(message, out var text, out var offset);
+        if (errno != Errno.None)
+        {
+            throw new NetlinkException(operation, errno, text, offset);
+        }
+    }
+
+    /// <summary>
+    /// Reads an NLMSG_ERROR payload (struct nlmsgerr): int error; struct nlmsghdr msg; then,
+    /// unless NLM_F_CAPPED, the rest of our request; then, with NLM_F_ACK_TLVS, the
+    /// extended-ack attributes (net/netlink/af_netlink.c netlink_ack). Returns
+    /// <see cref="Errno.None"/> for a plain acknowledgement; never throws.
+    /// </summary>
+    internal static Errno ReadError(NetlinkMessage message, out string? kernelMessage, out int? offset)
+    {
+        kernelMessage = null;
+        offset = null;
         var payload = message.Payload;
         if (payload.Length < 4)
         {
-            throw new NetlinkException(operation, Errno.EBADMSG, "truncated error message");
+            kernelMessage = "truncated error message";
+            return Errno.EBADMSG;
         }
         var error = BinaryPrimitives.ReadInt32LittleEndian(payload);
         if (error == 0)
         {
-            return;
+            return Errno.None;
         }
         var tlvOffset = 4 + NLMSG_HDRLEN;
         if ((message.Flags & NLM_F_CAPPED) == 0 && payload.Length >= 4 + NLMSG_HDRLEN)
         {
-            tlvOffset = 4 + (int)BinaryPrimitives.ReadUInt32LittleEndian(payload.Slice(4));
+            // Not capped: the whole request is echoed; its own nlmsg_len says how long it is.
+            tlvOffset = 4 + (int)Math.Min(BinaryPrimitives.ReadUInt32LittleEndian(payload.Slice(4)), (uint)payload.Length);
         }
-        string? text = null;
-        int? offset = null;
         // The TLVs start at the next 4-byte boundary after the echoed request.
         var aligned = (tlvOffset + NLMSG_ALIGNTO - 1) & ~(NLMSG_ALIGNTO - 1);
         if (aligned <= payload.Length)
         {
-            text = ReadExtAckMessage(payload.Slice(aligned), message.Flags, out offset);
+            kernelMessage = ReadExtAckMessage(payload.Slice(aligned), message.Flags, out offset);
         }
-        throw new NetlinkException(operation, (Errno)(-error), text, offset);
+        return error < 0 ? (Errno)(-error) : Errno.EPROTO;
     }
 
     private static string? ReadExtAckMessage(ReadOnlySpan<byte> tlvs, ushort flags, out int? offset)

@@ -32,6 +32,9 @@ public sealed partial class Rtnetlink : IDisposable
         return ns.Run(Open);
     }
 
+    /// <summary>How many dumps were restarted because the kernel changed the table while dumping it (NLM_F_DUMP_INTR).</summary>
+    public int InterruptedDumps => _socket.InterruptedDumps;
+
     /// <inheritdoc/>
     public void Dispose() => _socket.Dispose();
 

@@ -197,4 +197,47 @@ public sealed class LinkTests
         }
         Assert.Null(a.Netlink.FindLink(name));
     }
+
+    [SkippableFact]
+    public void DumpsInterruptedByConcurrentChangesAreRestarted()
+    {
+        Requires.Root();
+        using var leaks = new LeakCheck();
+        using var fx = new NetNsFixture();
+        // Enough links that a dump spans many datagrams, so a change can land between two of them.
+        var stable = Enumerable.Range(0, 150).Select(_ => RunPrefix.Next("s")).ToArray();
+        for (var i = 0; i < stable.Length; i += 2)
+        {
+            fx.Netlink.CreateVeth(stable[i], stable[i + 1]);
+        }
+        using var churn = Rtnetlink.Open(fx.Namespace);
+        using var stop = new CancellationTokenSource();
+        var churner = Task.Run(() =>
+        {
+            // Another socket adds and removes a link as fast as it can: every change bumps the
+            // namespace's dev_base_seq, which marks a dump in progress NLM_F_DUMP_INTR.
+            var name = RunPrefix.Next("c");
+            while (!stop.IsCancellationRequested)
+            {
+                var link = churn.CreateVeth(name);
+                churn.DeleteLink(link.Index);
+            }
+        });
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (fx.Netlink.InterruptedDumps == 0 && DateTime.UtcNow < deadline)
+            {
+                var links = fx.Netlink.GetLinks();
+                // Whatever happened meanwhile, a returned dump is complete and has no duplicates.
+                Assert.All(stable, n => Assert.Single(links, l => l.Name == n));
+            }
+            Assert.True(fx.Netlink.InterruptedDumps > 0, "no dump was interrupted in 20 s of churn");
+        }
+        finally
+        {
+            stop.Cancel();
+            churner.Wait();
+        }
+    }
 }
