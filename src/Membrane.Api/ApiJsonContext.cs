@@ -14,4 +14,6 @@ namespace Membrane.Api;
 [JsonSerializable(typeof(List<EndpointInfo>))]
 [JsonSerializable(typeof(StatusResponse))]
 [JsonSerializable(typeof(ApiError))]
+[JsonSerializable(typeof(List<BpfEndpointEntry>))]
+[JsonSerializable(typeof(List<BpfMetricEntry>))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -115,3 +115,26 @@ public sealed record ApiError(
     [property: JsonPropertyName("code")] int Code,
     [property: JsonPropertyName("msg")] string Message,
     [property: JsonPropertyName("details")] string? Details = null);
+
+/// <summary>An entry of the datapath's endpoint map as the kernel holds it (GET /v1/bpf/endpoints).</summary>
+public sealed record BpfEndpointEntry
+{
+    [JsonPropertyName("ifindex")] public required int IfIndex { get; init; }
+    [JsonPropertyName("endpointId")] public long? EndpointId { get; init; }
+    [JsonPropertyName("ipv4")] public string? Ipv4 { get; init; }
+    [JsonPropertyName("ipv6")] public string? Ipv6 { get; init; }
+    [JsonPropertyName("mac")] public string? Mac { get; init; }
+    [JsonPropertyName("hostMac")] public string? HostMac { get; init; }
+    [JsonPropertyName("identity")] public uint Identity { get; init; }
+    [JsonPropertyName("flags")] public uint Flags { get; init; }
+}
+
+/// <summary>A datapath counter, summed over CPUs (GET /v1/bpf/metrics).</summary>
+public sealed record BpfMetricEntry
+{
+    [JsonPropertyName("reason")] public required string Reason { get; init; }
+    [JsonPropertyName("reasonCode")] public int ReasonCode { get; init; }
+    [JsonPropertyName("direction")] public required string Direction { get; init; }
+    [JsonPropertyName("packets")] public ulong Packets { get; init; }
+    [JsonPropertyName("bytes")] public ulong Bytes { get; init; }
+}

@@ -93,6 +93,12 @@ public sealed class MembraneClient : IDisposable
     public Task<EndpointInfo> EndpointAsync(long id, CancellationToken ct = default) =>
         GetAsync($"v1/endpoints/{id}", ApiJsonContext.Default.EndpointInfo, ct);
 
+    public Task<List<BpfEndpointEntry>> BpfEndpointsAsync(CancellationToken ct = default) =>
+        GetAsync("v1/bpf/endpoints", ApiJsonContext.Default.ListBpfEndpointEntry, ct);
+
+    public Task<List<BpfMetricEntry>> BpfMetricsAsync(CancellationToken ct = default) =>
+        GetAsync("v1/bpf/metrics", ApiJsonContext.Default.ListBpfMetricEntry, ct);
+
     /// <summary>GET <paramref name="path"/> and decode the answer.</summary>
     public async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken ct = default)
     {

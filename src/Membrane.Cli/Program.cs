@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Membrane.Cli;
+using Membrane.Cli.Client;
 
 // Each command group lives in its own file and adds itself here.
 var root = new RootCommand("Membrane: an eBPF-native container network plugin (CNI) for Linux")
@@ -9,4 +10,9 @@ var root = new RootCommand("Membrane: an eBPF-native container network plugin (C
     CaptureCommand.Create(),
     DoctorCommand.Create(),
 };
+root.Options.Add(ClientCommand.Socket);
+foreach (var command in AgentClientCommands.Create())
+{
+    root.Subcommands.Add(command);
+}
 return await root.Parse(args).InvokeAsync();
