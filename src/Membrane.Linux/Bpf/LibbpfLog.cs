@@ -86,7 +86,7 @@ public static unsafe class LibbpfLog
             };
             if (s_logger.IsEnabled(logLevel))
             {
-                s_logger.Log(logLevel, "libbpf: {Message}", text.TrimEnd('\n'));
+                s_logger.Log(logLevel, "{Message}", text.TrimEnd('\n')); // libbpf prefixes its own "libbpf: "
             }
         }
         catch (Exception)
