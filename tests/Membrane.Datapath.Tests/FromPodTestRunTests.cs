@@ -1,0 +1,290 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.NetworkInformation;
+using Membrane.Linux.Bpf;
+using Membrane.Linux.Bpf.Datapath;
+using Membrane.Packets;
+
+namespace Membrane.Datapath.Tests;
+
+/// <summary>
+/// from_pod run by the kernel itself (BPF_PROG_TEST_RUN) on packets from Membrane.Packets'
+/// builder. Without a context the kernel runs a tc program on the calling namespace's
+/// loopback (net/bpf/test_run.c bpf_prog_test_run_skb: skb->dev = net->loopback_dev), so
+/// the program sees ifindex 1: the source endpoint is written under ifindex 1. The kernel
+/// does not perform the redirect in a test run; bpf_redirect_peer only records the target
+/// and returns TC_ACT_REDIRECT, which is what is asserted here, with the rewritten packet.
+/// The real redirect is covered by EndpointLiveTests.
+/// </summary>
+[Collection("kernel")]
+public sealed class FromPodTestRunTests : IDisposable
+{
+    private const int LoopbackIfindex = 1;
+    private const int DestinationIfindex = 4242; // a test run never resolves it
+
+    private static readonly MacAddress SourceMac = MacAddress.Parse("02:00:00:00:00:10");
+    private static readonly MacAddress SourceHostMac = MacAddress.Parse("02:00:00:00:01:10");
+    private static readonly MacAddress DestinationMac = MacAddress.Parse("02:00:00:00:00:20");
+    private static readonly MacAddress DestinationHostMac = MacAddress.Parse("02:00:00:00:01:20");
+    private static readonly Ipv4Address Source4 = Ipv4Address.Parse("198.18.0.10");
+    private static readonly Ipv4Address Destination4 = Ipv4Address.Parse("198.18.0.20");
+    private static readonly Ipv6Address Source6 = Ipv6Address.Parse("fd00:198:18::10");
+    private static readonly Ipv6Address Destination6 = Ipv6Address.Parse("fd00:198:18::20");
+
+    private readonly DatapathTestScope _scope = new();
+    private readonly Datapath _datapath;
+
+    public FromPodTestRunTests()
+    {
+        _datapath = Datapath.Open(_scope.Options);
+        _datapath.UpsertEndpoint(Entry(LoopbackIfindex, Source4, Source6, SourceMac, SourceHostMac));
+        _datapath.UpsertEndpoint(Entry(DestinationIfindex, Destination4, Destination6, DestinationMac, DestinationHostMac));
+    }
+
+    public void Dispose()
+    {
+        _datapath.Dispose();
+        _scope.Dispose();
+    }
+
+    private static EndpointEntry Entry(int ifindex, Ipv4Address v4, Ipv6Address v6, MacAddress mac, MacAddress hostMac) =>
+        new(ifindex, IPAddress.Parse(v4.ToString()), IPAddress.Parse(v6.ToString()),
+            PhysicalAddress.Parse(mac.ToString()), PhysicalAddress.Parse(hostMac.ToString()), 300);
+
+    private (uint Verdict, byte[] Out) Run(byte[] packet)
+    {
+        var output = new byte[packet.Length + 64];
+        var result = _datapath.Program.TestRun(packet, output);
+        return (result.ReturnValue, output[..result.DataOutLength]);
+    }
+
+    private static byte[] Build(Func<byte[], int> build)
+    {
+        var buffer = new byte[256];
+        return buffer[..build(buffer)];
+    }
+
+    private static byte[] Udp4(Ipv4Address src, Ipv4Address dst, MacAddress srcMac, byte ttl = 64) => Build(buf =>
+    {
+        var b = new PacketBuilder(buf);
+        b.Ethernet(SourceHostMac, srcMac);
+        b.Ipv4(src, dst, ttl: ttl, identification: 7);
+        b.Udp(40000, 53);
+        b.Payload(18, 0xab);
+        return b.Finish();
+    });
+
+    private static byte[] Tcp6(Ipv6Address src, Ipv6Address dst, MacAddress srcMac, byte hopLimit = 64) => Build(buf =>
+    {
+        var b = new PacketBuilder(buf);
+        b.Ethernet(SourceHostMac, srcMac);
+        b.Ipv6(src, dst, hopLimit: hopLimit);
+        b.Tcp(40000, 80, flags: TcpFlags.Syn);
+        return b.Finish();
+    });
+
+    private static byte[] Icmp4(Ipv4Address src, Ipv4Address dst) => Build(buf =>
+    {
+        var b = new PacketBuilder(buf);
+        b.Ethernet(SourceHostMac, SourceMac);
+        b.Ipv4(src, dst);
+        b.Icmpv4Echo(request: true, 1, 1);
+        b.Payload(8, 1);
+        return b.Finish();
+    });
+
+    private static byte[] Arp(MacAddress senderMac, Ipv4Address senderIp) => Build(buf =>
+    {
+        var b = new PacketBuilder(buf);
+        b.Ethernet(MacAddress.Broadcast, SourceMac);
+        b.Arp(ArpOperation.Request, senderMac, senderIp, new MacAddress(0), Ipv4Address.Parse("198.18.0.1"));
+        return b.Finish();
+    });
+
+    private ulong Count(int reason) => _datapath.PacketsFor(reason);
+
+    [SkippableFact]
+    public void Ipv4ToALocalPodIsRedirectedWithBothMacsRewrittenAndTheTtlDecremented()
+    {
+        var packet = Udp4(Source4, Destination4, SourceMac);
+        var (verdict, output) = Run(packet);
+
+        Assert.Equal(DatapathObjects.TcActRedirect, verdict);
+        Assert.Equal(packet.Length, output.Length);
+        Assert.Equal(DestinationMac, MacAddress.Read(output));
+        Assert.Equal(DestinationHostMac, MacAddress.Read(output.AsSpan(6)));
+        Assert.Equal(63, output[14 + 8]);
+        // RFC 1624: the incremental update leaves a header whose checksum verifies.
+        Assert.True(InternetChecksum.IsValid(output.AsSpan(14, 20)), "IPv4 header checksum is wrong after the TTL decrement");
+        // Nothing but the MACs, the TTL and the header checksum changed.
+        Assert.Equal(packet.AsSpan(12, 10).ToArray(), output.AsSpan(12, 10).ToArray());
+        Assert.Equal(packet.AsSpan(14 + 12).ToArray(), output.AsSpan(14 + 12).ToArray());
+        Assert.Equal(1ul, Count(0));
+    }
+
+    [SkippableFact]
+    public void Ipv6ToALocalPodIsRedirectedWithTheHopLimitDecremented()
+    {
+        var packet = Tcp6(Source6, Destination6, SourceMac);
+        var (verdict, output) = Run(packet);
+
+        Assert.Equal(DatapathObjects.TcActRedirect, verdict);
+        Assert.Equal(DestinationMac, MacAddress.Read(output));
+        Assert.Equal(DestinationHostMac, MacAddress.Read(output.AsSpan(6)));
+        Assert.Equal(63, output[14 + 7]);
+        Assert.Equal(packet.AsSpan(14 + 8).ToArray(), output.AsSpan(14 + 8).ToArray());
+        Assert.Equal(1ul, _datapath.ReadMetrics().Single(m => m.Reason == 0 && m.L3 == 6 && m.L4Protocol == IpProtocols.Tcp).Packets);
+    }
+
+    [SkippableFact]
+    public void IcmpToALocalPodIsRedirected()
+    {
+        var (verdict, _) = Run(Icmp4(Source4, Destination4));
+        Assert.Equal(DatapathObjects.TcActRedirect, verdict);
+    }
+
+    [SkippableTheory]
+    [InlineData(4)]
+    [InlineData(6)]
+    public void ANonLocalDestinationGoesToTheStackUnchanged(int family)
+    {
+        var packet = family == 4
+            ? Udp4(Source4, Ipv4Address.Parse("198.19.7.7"), SourceMac)
+            : Tcp6(Source6, Ipv6Address.Parse("fd00:198:18:ff::7"), SourceMac);
+        var (verdict, output) = Run(packet);
+        Assert.Equal(DatapathObjects.TcActOk, verdict);
+        Assert.Equal(packet, output);
+        Assert.Equal(1ul, Count(0));
+    }
+
+    [SkippableTheory]
+    [InlineData(4)]
+    [InlineData(6)]
+    public void AnExpiringTtlGoesToTheStackUnchangedSoThatItAnswersTimeExceeded(int family)
+    {
+        var packet = family == 4 ? Udp4(Source4, Destination4, SourceMac, ttl: 1) : Tcp6(Source6, Destination6, SourceMac, hopLimit: 1);
+        var (verdict, output) = Run(packet);
+        Assert.Equal(DatapathObjects.TcActOk, verdict);
+        Assert.Equal(packet, output);
+    }
+
+    [SkippableTheory]
+    [InlineData(4)]
+    [InlineData(6)]
+    public async Task ASpoofedSourceIpIsDroppedCountedAndReported(int family)
+    {
+        await using var events = _datapath.OpenEvents();
+        var packet = family == 4
+            ? Udp4(Ipv4Address.Parse("198.18.0.99"), Destination4, SourceMac)
+            : Tcp6(Ipv6Address.Parse("fd00:198:18::99"), Destination6, SourceMac);
+        var (verdict, _) = Run(packet);
+
+        Assert.Equal(DatapathObjects.TcActShot, verdict);
+        Assert.Equal(1ul, Count((int)EndpointDropReason.SpoofedIp));
+        Assert.Equal(0ul, Count(0));
+        var drop = await NextDrop(events);
+        Assert.Equal((int)EndpointDropReason.SpoofedIp, drop.Reason);
+        Assert.Equal("spoofed-source-ip", drop.ReasonName);
+        Assert.Equal(LoopbackIfindex, drop.Ifindex);
+        Assert.Equal(Direction.Ingress, drop.Direction);
+        Assert.Equal(family == 4 ? IpProtocols.Udp : IpProtocols.Tcp, drop.L4Protocol);
+        Assert.Equal(packet.Length, drop.PacketLength);
+        Assert.Equal(packet.AsSpan(0, Math.Min(packet.Length, DropEvent.CaptureLength)).ToArray(), drop.Packet);
+    }
+
+    [SkippableFact]
+    public async Task ASpoofedSourceMacIsDroppedCountedAndReported()
+    {
+        await using var events = _datapath.OpenEvents();
+        var packet = Udp4(Source4, Destination4, MacAddress.Parse("02:00:00:00:00:99"));
+        var (verdict, _) = Run(packet);
+
+        Assert.Equal(DatapathObjects.TcActShot, verdict);
+        Assert.Equal(1ul, Count((int)EndpointDropReason.SpoofedMac));
+        var drop = await NextDrop(events);
+        Assert.Equal((int)EndpointDropReason.SpoofedMac, drop.Reason);
+        Assert.Equal(packet, drop.Packet);
+    }
+
+    [SkippableFact]
+    public void APacketOnADeviceWithoutAnEndpointIsDropped()
+    {
+        Assert.True(_datapath.DeleteEndpoint(LoopbackIfindex));
+        var (verdict, _) = Run(Udp4(Source4, Destination4, SourceMac));
+        Assert.Equal(DatapathObjects.TcActShot, verdict);
+        Assert.Equal(1ul, Count((int)EndpointDropReason.UnknownEndpoint));
+        // Its addresses went with it; the other endpoint's stayed.
+        Assert.False(_datapath.TryGetEndpointByAddress(IPAddress.Parse("198.18.0.10"), out _));
+        Assert.True(_datapath.TryGetEndpointByAddress(IPAddress.Parse("198.18.0.20"), out var other));
+        Assert.Equal(DestinationIfindex, other.Ifindex);
+    }
+
+    [SkippableFact]
+    public void ArpFromThePodItselfGoesToTheStack()
+    {
+        Assert.Equal(DatapathObjects.TcActOk, Run(Arp(SourceMac, Source4)).Verdict);
+        // An ARP probe (RFC 5227) has sender IP 0.0.0.0.
+        Assert.Equal(DatapathObjects.TcActOk, Run(Arp(SourceMac, new Ipv4Address(0))).Verdict);
+    }
+
+    [SkippableFact]
+    public void ArpSpeakingForAnotherAddressOrMacIsDropped()
+    {
+        Assert.Equal(DatapathObjects.TcActShot, Run(Arp(SourceMac, Destination4)).Verdict);
+        Assert.Equal(DatapathObjects.TcActShot, Run(Arp(DestinationMac, Source4)).Verdict);
+        Assert.Equal(1ul, Count((int)EndpointDropReason.SpoofedIp));
+        Assert.Equal(1ul, Count((int)EndpointDropReason.SpoofedMac));
+    }
+
+    [SkippableFact]
+    public void LinkLocalNeighbourDiscoveryGoesToTheStack()
+    {
+        var packet = Build(buf =>
+        {
+            var b = new PacketBuilder(buf);
+            b.Ethernet(MacAddress.Parse("33:33:ff:00:00:01"), SourceMac);
+            b.Ipv6(Ipv6Address.Parse("fe80::10"), Ipv6Address.Parse("ff02::1:ff00:1"), hopLimit: 255);
+            b.NeighborSolicitation(Ipv6Address.Parse("fd00:198:18::1"), SourceMac);
+            return b.Finish();
+        });
+        var (verdict, output) = Run(packet);
+        Assert.Equal(DatapathObjects.TcActOk, verdict);
+        Assert.Equal(packet, output);
+    }
+
+    [SkippableFact]
+    public void AnUnsupportedEthertypeIsDropped()
+    {
+        var packet = Build(buf =>
+        {
+            var b = new PacketBuilder(buf);
+            b.Ethernet(SourceHostMac, SourceMac, etherType: 0x88cc); // LLDP
+            b.Payload(46);
+            return b.Finish();
+        });
+        Assert.Equal(DatapathObjects.TcActShot, Run(packet).Verdict);
+        Assert.Equal(1ul, Count((int)DropReason.UnsupportedL3));
+    }
+
+    [SkippableFact]
+    public void AnIpv4HeaderLongerThanThePacketIsDroppedAsInvalid()
+    {
+        // IHL 15 claims 60 bytes of header; 28 bytes of IP follow the Ethernet header. (A
+        // frame cut inside the IPv4 header cannot be tested: the kernel refuses to test-run it.)
+        var packet = Udp4(Source4, Destination4, SourceMac)[..(14 + 28)];
+        packet[14] = 0x4f;
+        Assert.Equal(DatapathObjects.TcActShot, Run(packet).Verdict);
+        Assert.Equal(1ul, Count((int)DropReason.InvalidPacket));
+    }
+
+    private static async Task<DatapathDrop> NextDrop(BpfRingBufferReader events)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await foreach (var record in events.ReadAllAsync(timeout.Token))
+        {
+            Assert.True(DatapathDrop.TryDecode(record.Span, out var drop, out var error, out var offset), $"undecodable record: {error} at {offset}");
+            return drop!;
+        }
+        throw new InvalidOperationException("the ring buffer ended without a record");
+    }
+}
