@@ -5,7 +5,7 @@ Every frame below is built by scapy with fixed field values (no randomness, no w
 so two runs write byte-identical files. The frames cover each header the decoder dissects:
 IPv4 options and fragments, IPv6 extension headers, every TCP flag and option, UDP,
 ICMPv4/ICMPv6 echo, errors with the offending packet embedded and neighbour discovery,
-ARP, 802.1Q and 802.1ad stacks, VXLAN on 4789 and on Cilium's 8472, and Geneve with
+IPsec ESP, ARP, 802.1Q and 802.1ad stacks, VXLAN on 4789 and on Cilium's 8472, and Geneve with
 several option TLVs. A few frames carry a wrong checksum on purpose.
 
 Run with Debian's python (the one that can import scapy):
@@ -191,6 +191,15 @@ def tunnel_frames():
     ]
 
 
+def ipsec_frames():
+    # ESP (RFC 4303): SPI and sequence number in the clear, the rest opaque; the dissectors stop there.
+    esp = struct.pack("!II", 0x00001000, 5) + bytes(range(24))
+    return [
+        eth() / IP(src=A4, dst=B4, id=70, proto=50) / Raw(esp),
+        eth() / IPv6(src=A6, dst=B6, nh=50) / Raw(esp),
+    ]
+
+
 def bad_checksum_frames():
     return [
         eth() / IP(src=A4, dst=B4, id=50, chksum=0xbad0) / UDP(sport=9, dport=9) / Raw(b"bad ip csum"),
@@ -202,7 +211,7 @@ def bad_checksum_frames():
 def all_frames():
     """Every corpus frame as bytes, in a fixed order."""
     groups = [ipv4_frames, ipv6_frames, tcp_frames, udp_frames, icmp_frames, icmpv6_frames, arp_frames,
-              vlan_frames, tunnel_frames, bad_checksum_frames]
+              vlan_frames, tunnel_frames, ipsec_frames, bad_checksum_frames]
     return [raw(f) for g in groups for f in g()]
 
 

@@ -12,13 +12,16 @@ namespace Membrane.Cli.Decode;
 /// <list type="bullet">
 /// <item><see cref="Protocols"/>: how many packets contain each protocol at least once, and their bytes.</item>
 /// <item><see cref="Hierarchy"/>: the tree of layer chains, counted the way <c>tshark -z io,phs</c>
-/// counts (a node is a prefix of the chain; a packet counts once at every node on its chain).</item>
+/// counts (a node is a prefix of the chain; a packet counts once at every node on its chain). Like
+/// phs, which walks only the top level of the protocol tree, the chain leaves out headers that
+/// Wireshark nests inside another protocol: IPv6 extension headers and the datagram an ICMP error quotes.</item>
 /// </list>
 /// Bytes are on-the-wire lengths (tshark's <c>frame.len</c>); the elapsed time runs from the first
 /// packet's timestamp to the last one's.
 /// </summary>
 internal sealed class CaptureStatistics : DecodeWriter
 {
+    private readonly List<string> _layers = [];
     private readonly List<string> _chain = [];
     private long _length;
     private bool _hasError;
@@ -80,6 +83,7 @@ internal sealed class CaptureStatistics : DecodeWriter
 
     protected override void BeginPacket(long number, long timestampNanoseconds, int originalLength, int capturedLength)
     {
+        _layers.Clear();
         _chain.Clear();
         _length = originalLength;
         _hasError = false;
@@ -96,20 +100,30 @@ internal sealed class CaptureStatistics : DecodeWriter
             PacketsWithErrors++;
         }
         var node = Hierarchy;
-        for (var i = 0; i < _chain.Count; i++)
+        foreach (var protocol in _chain)
         {
-            node = node.Child(_chain[i]);
+            node = node.Child(protocol);
             node.Packets++;
             node.Bytes += _length;
-            if (_chain.IndexOf(_chain[i]) == i)
+        }
+        for (var i = 0; i < _layers.Count; i++)
+        {
+            if (_layers.IndexOf(_layers[i]) == i)
             {
-                Protocols.TryGetValue(_chain[i], out var counts);
-                Protocols[_chain[i]] = (counts.Packets + 1, counts.Bytes + _length);
+                Protocols.TryGetValue(_layers[i], out var counts);
+                Protocols[_layers[i]] = (counts.Packets + 1, counts.Bytes + _length);
             }
         }
     }
 
-    internal override void BeginLayer(string protocol, int offset, int depth) => _chain.Add(protocol);
+    internal override void BeginLayer(string protocol, int offset, int depth)
+    {
+        _layers.Add(protocol);
+        if (depth == 0 && !protocol.StartsWith("ipv6.", StringComparison.Ordinal))
+        {
+            _chain.Add(protocol);
+        }
+    }
 
     internal override void EndLayer()
     {

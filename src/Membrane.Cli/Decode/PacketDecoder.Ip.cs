@@ -216,6 +216,10 @@ internal static partial class PacketDecoder
         w.Uint("ah.next_header", "Next header", ah.NextHeader);
         w.Uint("ah.length", "Length", ah.HeaderExtensionLength);
         w.Hex("ah.spi", "AH SPI", ReadUInt32(bytes.Slice(4)), 8);
-        w.Uint("ah.sequence", "AH Sequence", ReadUInt32(bytes.Slice(8)));
+        if (bytes.Length >= 12)
+        {
+            // A payload length of 0 (8 bytes) is malformed (RFC 4302 §2.2) but must not take the decoder down.
+            w.Uint("ah.sequence", "AH Sequence", ReadUInt32(bytes.Slice(8)));
+        }
     }
 }

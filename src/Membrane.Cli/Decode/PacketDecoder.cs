@@ -124,7 +124,7 @@ internal static partial class PacketDecoder
             case LayerKind.Esp:
                 w.BeginLayer("esp", layer.Offset, depth);
                 // RFC 4303 §2: the SPI and sequence number are all that is in the clear.
-                w.Uint("esp.spi", "ESP SPI", ReadUInt32(packet.Slice(layer.Offset)));
+                w.Hex("esp.spi", "ESP SPI", ReadUInt32(packet.Slice(layer.Offset)), 8);
                 w.Uint("esp.sequence", "ESP Sequence", ReadUInt32(packet.Slice(layer.Offset + 4)));
                 break;
             case LayerKind.Tcp:
