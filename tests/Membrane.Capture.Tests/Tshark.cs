@@ -3,8 +3,8 @@ using Membrane.Testing;
 
 namespace Membrane.Capture.Tests;
 
-/// <summary>One frame as tshark sees it: number, comment(s), epoch time, length, captured length.</summary>
-internal sealed record TsharkFrame(long Number, string Comment, long TimestampNanoseconds, int Length, int CapturedLength);
+/// <summary>One frame as tshark sees it: number, comment(s), epoch time (null: none, as for simple packet blocks), length, captured length.</summary>
+internal sealed record TsharkFrame(long Number, string Comment, long? TimestampNanoseconds, int Length, int CapturedLength);
 
 /// <summary>Runs tshark as the oracle for what a capture file contains.</summary>
 internal static class Tshark
@@ -32,11 +32,15 @@ internal static class Tshark
     /// <summary>The frames as our reader sees them, in tshark's terms (comments joined by ',').</summary>
     public static IReadOnlyList<TsharkFrame> ReadOurs(string path) =>
         CaptureReader.ReadFile(path).Select(r => new TsharkFrame(
-            r.Number, string.Join(',', r.Comments), r.HasTimestamp ? r.TimestampNanoseconds : 0, r.OriginalLength, r.CapturedLength)).ToList();
+            r.Number, string.Join(',', r.Comments), r.HasTimestamp ? r.TimestampNanoseconds : null, r.OriginalLength, r.CapturedLength)).ToList();
 
-    /// <summary>"1700000000.123456789" → nanoseconds, exactly (no floating point).</summary>
-    private static long ParseEpoch(string text, string line)
+    /// <summary>"1700000000.123456789" → nanoseconds, exactly (no floating point); "" → null.</summary>
+    private static long? ParseEpoch(string text, string line)
     {
+        if (text.Length == 0)
+        {
+            return null;
+        }
         var parts = text.Split('.');
         var fraction = parts.Length > 1 ? parts[1].PadRight(9, '0')[..9] : "0";
         var ok = long.TryParse(parts[0], CultureInfo.InvariantCulture, out var seconds);
