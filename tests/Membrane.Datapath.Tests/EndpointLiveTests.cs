@@ -1,0 +1,323 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using System.Text;
+using Membrane.Linux.Bpf;
+using Membrane.Linux.Netlink;
+using Membrane.Testing;
+
+namespace Membrane.Datapath.Tests;
+
+/// <summary>
+/// The endpoint datapath on a real kernel: a node namespace (never the machine's own) and
+/// two pod namespaces wired by <see cref="EndpointPlumber"/>, traffic between the pods
+/// through from_pod and bpf_redirect_peer, spoofing dropped, DEL, CHECK, undo of a failed
+/// ADD, and adoption of the pinned datapath by a second instance.
+/// </summary>
+[Collection("kernel")]
+public sealed class EndpointLiveTests : IDisposable
+{
+    private static readonly IPNetwork PodCidr4 = IPNetwork.Parse("198.18.0.0/24");
+    private static readonly IPNetwork PodCidr6 = IPNetwork.Parse("fd00:198:18::/64");
+    private static readonly IPAddress Gateway4 = IPAddress.Parse("198.18.0.1");
+    private static readonly IPAddress Gateway6 = IPAddress.Parse("fd00:198:18::1");
+
+    private readonly DatapathTestScope _scope = new();
+    private readonly NetNsFixture _node = new("node");
+    private readonly NetNsFixture _podA = new("pa");
+    private readonly NetNsFixture _podB = new("pb");
+    private readonly Datapath _datapath;
+    private readonly EndpointPlumber _plumber;
+    private readonly EndpointRequest _a;
+    private readonly EndpointRequest _b;
+    private bool _handedOver; // the adoption test disposes _datapath and cleans up through its successor
+
+    public EndpointLiveTests()
+    {
+        _datapath = Datapath.Open(_scope.Options);
+        _plumber = new EndpointPlumber(_datapath, _node.Namespace);
+        _plumber.PrepareNode([PodCidr4, PodCidr6]);
+        _a = Request(_podA, 10);
+        _b = Request(_podB, 20);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!_handedOver)
+            {
+                _plumber.Delete(_a);
+                _plumber.Delete(_b);
+            }
+            _plumber.UnprepareNode([PodCidr4, PodCidr6]);
+        }
+        finally
+        {
+            _plumber.Dispose();
+            _datapath.Dispose();
+            _podA.Dispose();
+            _podB.Dispose();
+            _node.Dispose();
+            _scope.Dispose();
+        }
+    }
+
+    private static EndpointRequest Request(NetNsFixture pod, int host, string ifName = "eth0", int mtu = 1500) => new()
+    {
+        ContainerId = RunPrefix.Next("ctr"),
+        IfName = ifName,
+        NetNsPath = Path.Combine("/run/netns", pod.Name),
+        HostInterface = RunPrefix.Next("h"),
+        Mtu = mtu,
+        Identity = (uint)(256 + host),
+        Addresses =
+        [
+            new PodAddress(IPAddress.Parse($"198.18.0.{host}"), Gateway4),
+            new PodAddress(IPAddress.Parse($"fd00:198:18::{host:x}"), Gateway6),
+        ],
+    };
+
+    private static IPAddress V4(EndpointRequest r) => r.Addresses[0].Address;
+
+    private static IPAddress V6(EndpointRequest r) => r.Addresses[1].Address;
+
+    private static IPStatus Ping(NetNsFixture from, IPAddress to) =>
+        from.Run(() =>
+        {
+            // Ping uses a raw ICMP socket as root; it is created on this thread, inside the namespace.
+            using var ping = new Ping();
+            return ping.Send(to, 2000).Status;
+        });
+
+    private static async Task<string> TcpExchange(NetNsFixture client, NetNsFixture server, IPAddress serverAddress)
+    {
+        // Sockets keep the namespace they were created in; only creation needs the namespace's thread.
+        using var listener = server.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
+        listener.Bind(new IPEndPoint(serverAddress, 0));
+        listener.Listen();
+        using var socket = client.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var accept = listener.AcceptAsync(timeout.Token).AsTask();
+        await socket.ConnectAsync(listener.LocalEndPoint!, timeout.Token);
+        using var accepted = await accept;
+        await socket.SendAsync(Encoding.ASCII.GetBytes("ping over tcp"), timeout.Token);
+        var buffer = new byte[64];
+        var n = await accepted.ReceiveAsync(buffer, timeout.Token);
+        await accepted.SendAsync(buffer.AsMemory(0, n), timeout.Token);
+        var m = await socket.ReceiveAsync(buffer, timeout.Token);
+        return Encoding.ASCII.GetString(buffer, 0, m);
+    }
+
+    private static async Task<string?> UdpExchange(NetNsFixture client, NetNsFixture server, IPAddress serverAddress, IPAddress? clientAddress = null, int waitMs = 5000)
+    {
+        using var receiver = server.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp));
+        receiver.Bind(new IPEndPoint(serverAddress, 0));
+        using var sender = client.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp));
+        if (clientAddress is not null)
+        {
+            sender.Bind(new IPEndPoint(clientAddress, 0));
+        }
+        using var timeout = new CancellationTokenSource(waitMs);
+        var buffer = new byte[64];
+        var receive = receiver.ReceiveAsync(buffer, timeout.Token).AsTask();
+        await sender.SendToAsync(Encoding.ASCII.GetBytes("ping over udp"), receiver.LocalEndPoint!);
+        try
+        {
+            return Encoding.ASCII.GetString(buffer, 0, await receive);
+        }
+        catch (OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    private ulong Forwarded(byte l3, byte l4) =>
+        _datapath.ReadMetrics().Where(m => m.Reason == 0 && m.L3 == l3 && m.L4Protocol == l4).Aggregate(0ul, (s, m) => s + m.Packets);
+
+    [SkippableFact]
+    public async Task PodsTalkIcmpTcpAndUdpOverIpv4AndIpv6ThroughTheProgram()
+    {
+        _plumber.Add(_a);
+        _plumber.Add(_b);
+        Assert.Empty(_plumber.Check(_a));
+        Assert.Empty(_plumber.Check(_b));
+        // With forwarding off in the node, only bpf_redirect_peer can carry pod-to-pod traffic.
+        _node.Namespace.SetIpv4Forwarding(false);
+        _node.Namespace.SetIpv6Forwarding(false);
+
+        Assert.Equal(IPStatus.Success, Ping(_podA, V4(_b)));
+        Assert.Equal(IPStatus.Success, Ping(_podB, V4(_a)));
+        Assert.Equal(IPStatus.Success, Ping(_podA, V6(_b)));
+        Assert.Equal(IPStatus.Success, Ping(_podB, V6(_a)));
+        Assert.Equal("ping over tcp", await TcpExchange(_podA, _podB, V4(_b)));
+        Assert.Equal("ping over tcp", await TcpExchange(_podB, _podA, V6(_a)));
+        Assert.Equal("ping over udp", await UdpExchange(_podA, _podB, V4(_b)));
+        Assert.Equal("ping over udp", await UdpExchange(_podB, _podA, V6(_a)));
+
+        // Echo request and reply of both pings, each through from_pod on its sender's veth.
+        Assert.True(Forwarded(4, 1) >= 4, $"IPv4 ICMP forwarded: {Forwarded(4, 1)}");
+        Assert.True(Forwarded(6, 58) >= 4, $"ICMPv6 forwarded: {Forwarded(6, 58)}");
+        Assert.True(Forwarded(4, 6) >= 3, $"IPv4 TCP forwarded: {Forwarded(4, 6)}");
+        Assert.True(Forwarded(6, 6) >= 3, $"IPv6 TCP forwarded: {Forwarded(6, 6)}");
+        Assert.True(Forwarded(4, 17) >= 1 && Forwarded(6, 17) >= 1, "UDP was not counted");
+        Assert.Equal(0ul, _datapath.PacketsFor((int)EndpointDropReason.SpoofedIp));
+    }
+
+    [SkippableFact]
+    public async Task ASpoofedSourceAddressIsDroppedCountedAndReported()
+    {
+        var a = _plumber.Add(_a);
+        _plumber.Add(_b);
+        await using var events = _datapath.OpenEvents();
+        // An extra address the pod was never given.
+        var podIndex = _podA.Netlink.GetLink("eth0").Index;
+        var spoofed = IPAddress.Parse("198.18.0.99");
+        _podA.Netlink.AddAddress(podIndex, spoofed, 32);
+
+        Assert.Null(await UdpExchange(_podA, _podB, V4(_b), clientAddress: spoofed, waitMs: 1000));
+        Assert.Equal(1ul, _datapath.PacketsFor((int)EndpointDropReason.SpoofedIp));
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        await foreach (var record in events.ReadAllAsync(timeout.Token))
+        {
+            Assert.True(DatapathDrop.TryDecode(record.Span, out var drop, out _, out _));
+            Assert.Equal((int)EndpointDropReason.SpoofedIp, drop!.Reason);
+            Assert.Equal(a.HostIfindex, drop.Ifindex);
+            Assert.Equal(IpProtocolsUdp, drop.L4Protocol);
+            Assert.Equal(new byte[] { 198, 18, 0, 99 }, drop.Packet.AsSpan(14 + 12, 4).ToArray());
+            break;
+        }
+        // The pod's own address still works.
+        Assert.Equal("ping over udp", await UdpExchange(_podA, _podB, V4(_b)));
+    }
+
+    private const byte IpProtocolsUdp = 17;
+
+    [SkippableFact]
+    public void ASpoofedSourceMacIsDropped()
+    {
+        _plumber.Add(_a);
+        _plumber.Add(_b);
+        Assert.Equal(IPStatus.Success, Ping(_podA, V4(_b)));
+        var podIndex = _podA.Netlink.GetLink("eth0").Index;
+        _podA.Netlink.SetMacAddress(podIndex, PhysicalAddress.Parse("02-00-5E-00-53-99"));
+
+        Assert.NotEqual(IPStatus.Success, Ping(_podA, V4(_b)));
+        Assert.True(_datapath.PacketsFor((int)EndpointDropReason.SpoofedMac) >= 1);
+    }
+
+    [SkippableFact]
+    public void DeleteRemovesEverythingAndIsIdempotent()
+    {
+        var a = _plumber.Add(_a);
+        Assert.True(File.Exists(a.LinkPinPath));
+
+        _plumber.Delete(_a);
+        _plumber.Delete(_a);
+
+        Assert.Null(_node.Netlink.FindLink(a.HostInterface));
+        Assert.Null(_podA.Netlink.FindLink("eth0"));
+        Assert.False(File.Exists(a.LinkPinPath));
+        Assert.False(_datapath.TryGetEndpoint(a.HostIfindex, out _));
+        Assert.False(_datapath.TryGetEndpointByAddress(V4(_a), out _));
+        Assert.False(_datapath.TryGetEndpointByAddress(V6(_a), out _));
+        Assert.DoesNotContain(_node.Netlink.GetRoutes(AddressFamily.InterNetwork), r => r.Destination.Contains(V4(_a)) && r.Type == RouteType.Unicast);
+        Assert.DoesNotContain(_node.Netlink.GetRoutes(AddressFamily.InterNetworkV6), r => r.Destination.Contains(V6(_a)) && r.Type == RouteType.Unicast);
+        // The node still answers for the CIDR itself (KERNEL-NOTES DANGER 2).
+        Assert.Contains(_node.Netlink.GetRoutes(AddressFamily.InterNetwork), r => r.Destination == PodCidr4 && r.Type == RouteType.Unreachable);
+    }
+
+    [SkippableFact]
+    public void DeleteSucceedsWhenThePodNamespaceIsGone()
+    {
+        var a = _plumber.Add(_a);
+        _podA.Dispose(); // the veth pair goes with the namespace
+        _plumber.Delete(_a with { NetNsPath = null });
+        Assert.Null(_node.Netlink.FindLink(a.HostInterface));
+        Assert.False(File.Exists(a.LinkPinPath));
+        Assert.False(_datapath.TryGetEndpointByAddress(V4(_a), out _));
+        Assert.Empty(_datapath.ListEndpoints());
+    }
+
+    [SkippableFact]
+    public void CheckReportsWhatIsMissing()
+    {
+        var a = _plumber.Add(_a);
+        Assert.Empty(_plumber.Check(_a));
+
+        var podIndex = _podA.Netlink.GetLink("eth0").Index;
+        _podA.Netlink.DeleteNeighbour(podIndex, Gateway4);
+        Datapath.DetachEndpoint(a.LinkPinPath);
+
+        var problems = _plumber.Check(_a);
+        Assert.Contains(problems, p => p.Contains("neighbour", StringComparison.Ordinal) && p.Contains("198.18.0.1", StringComparison.Ordinal));
+        Assert.Contains(problems, p => p.Contains("not attached", StringComparison.Ordinal));
+        Assert.Equal(2, problems.Count);
+    }
+
+    [SkippableFact]
+    public void AFailedAddUndoesWhatItDid()
+    {
+        // IPv6 refuses addresses on a link whose MTU is below 1280 (RFC 8200 5): the ADD fails
+        // after the veth, the pod's interface and its IPv4 address were made.
+        var bad = Request(_podA, 30, mtu: 1000);
+        var e = Assert.Throws<EndpointPlumbingException>(() => _plumber.Add(bad));
+        Assert.StartsWith("failed to add endpoint", e.Message, StringComparison.Ordinal);
+
+        Assert.Null(_node.Netlink.FindLink(bad.ResolvedHostInterface));
+        Assert.Null(_podA.Netlink.FindLink("eth0"));
+        Assert.Empty(_datapath.ListEndpoints());
+        Assert.False(File.Exists(_datapath.LinkPinPath(bad.ResolvedHostInterface)));
+    }
+
+    [SkippableFact]
+    public void ASecondInstanceAdoptsThePinsAndTrafficKeepsFlowing()
+    {
+        var a = _plumber.Add(_a);
+        _plumber.Add(_b);
+        var programId = _datapath.Program.Id;
+        Assert.False(_datapath.Adopted);
+
+        using var pinging = new CancellationTokenSource();
+        var lost = 0;
+        var sent = 0;
+        var loop = Task.Run(() =>
+        {
+            while (!pinging.IsCancellationRequested)
+            {
+                sent++;
+                if (Ping(_podA, V4(_b)) != IPStatus.Success)
+                {
+                    lost++;
+                }
+            }
+        });
+
+        // The restarted agent: a new instance reopens the pins, then the old one goes away.
+        using (var second = Datapath.Open(_scope.Options))
+        {
+            Assert.True(second.Adopted);
+            Assert.Equal(programId, second.Program.Id);
+            Assert.True(second.TryGetEndpoint(a.HostIfindex, out var entry));
+            Assert.Equal(V4(_a), entry.Ipv4);
+            _datapath.Dispose();
+            _handedOver = true;
+            Thread.Sleep(500);
+            Assert.Equal(IPStatus.Success, Ping(_podB, V6(_a)));
+            // Re-attaching through the new instance adopts the pinned link.
+            var attachment = _node.Run(() => second.AttachEndpoint(a.HostIfindex, a.LinkPinPath));
+            Assert.True(attachment.Adopted);
+            Assert.True(second.PacketsFor(0) > 0);
+            pinging.Cancel();
+            loop.Wait();
+
+            using var plumber = new EndpointPlumber(second, _node.Namespace);
+            plumber.Delete(_a);
+            plumber.Delete(_b);
+            Assert.Empty(second.ListEndpoints());
+        }
+        Assert.True(sent > 0);
+        Assert.Equal(0, lost);
+    }
+}
