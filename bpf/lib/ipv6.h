@@ -83,7 +83,19 @@ static __always_inline int parse_ipv6(void *data, void *data_end, __u32 off,
 			return 0;
 		}
 	}
-	return DROP_EXT_HDR_LIMIT;
+	/* All IPV6_MAX_EXT_HDRS walked: fine if what follows is no extension header. */
+	switch (nexthdr) {
+	case NEXTHDR_HOP:
+	case NEXTHDR_ROUTING:
+	case NEXTHDR_DEST:
+	case NEXTHDR_AUTH:
+	case NEXTHDR_FRAGMENT:
+		return DROP_EXT_HDR_LIMIT;
+	default:
+		*l4_off = off;
+		*l4_proto = nexthdr;
+		return 0;
+	}
 }
 
 static __always_inline int ipv6_dec_hoplimit(struct __sk_buff *skb, __u32 ip_off)

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using Membrane.Linux.Bpf;
 using Membrane.Linux.Bpf.Datapath;
+using Membrane.Packets;
 
 namespace Membrane.Linux.Tests.Bpf;
 
@@ -95,7 +96,7 @@ public sealed class BpfTestRunTests : IDisposable
         var (verdict, output) = Run(packet);
         Assert.Equal(BpfObjects.TcActOk, verdict);
         Assert.Equal(63, output[14 + 8]);
-        Assert.Equal(0, TestPackets.Checksum(output.AsSpan(14, 20))); // RFC 1071: a valid header sums to 0xffff
+        Assert.True(InternetChecksum.IsValid(output.AsSpan(14, 20)), "the IPv4 header checksum is valid after the rewrite (RFC 1071)");
         Assert.NotEqual(BinaryPrimitives.ReadUInt16BigEndian(packet.AsSpan(24)), BinaryPrimitives.ReadUInt16BigEndian(output.AsSpan(24)));
         // Only TTL and checksum changed.
         output[14 + 8] = packet[14 + 8];
@@ -138,14 +139,45 @@ public sealed class BpfTestRunTests : IDisposable
         Assert.Equal(0ul, Packets(DropReason.Forwarded, 4, proto));
     }
 
+    [SkippableTheory]
+    [InlineData(new[] { TestPackets.Ext.HopByHop })]
+    [InlineData(new[] { TestPackets.Ext.HopByHop, TestPackets.Ext.Routing, TestPackets.Ext.DestinationOptions })]
+    [InlineData(new[] { TestPackets.Ext.HopByHop, TestPackets.Ext.DestinationOptions, TestPackets.Ext.Routing, TestPackets.Ext.FirstFragment })]
+    public void Ipv6ExtensionHeadersAreWalkedToTheL4Ports(TestPackets.Ext[] chain)
+    {
+        _verdict.Update(VerdictKey.For(TestPackets.Udp, 53), new VerdictValue { Action = VerdictAction.Drop });
+        Assert.Equal(BpfObjects.TcActShot, Run(TestPackets.Ipv6(TestPackets.Udp, 1, 53, extensions: chain)).Verdict);
+        Assert.Equal(BpfObjects.TcActOk, Run(TestPackets.Ipv6(TestPackets.Udp, 1, 54, extensions: chain)).Verdict);
+        Assert.Equal(1ul, Packets(DropReason.Policy, 6, TestPackets.Udp));
+    }
+
+    [SkippableFact]
+    public void ALaterIpv6FragmentHasNoPortsSoOnlyTheProtocolWildcardApplies()
+    {
+        _verdict.Update(VerdictKey.For(TestPackets.Udp, 53), new VerdictValue { Action = VerdictAction.Drop });
+        // Bytes after a non-first fragment header are payload, not a UDP header (RFC 8200 4.5).
+        var fragment = TestPackets.Ipv6(TestPackets.Udp, 1, 53, extensions: TestPackets.Ext.LaterFragment);
+        Assert.Equal(BpfObjects.TcActOk, Run(fragment).Verdict);
+        _verdict.Update(VerdictKey.For(TestPackets.Udp, 0), new VerdictValue { Action = VerdictAction.Drop });
+        Assert.Equal(BpfObjects.TcActShot, Run(fragment).Verdict);
+    }
+
+    [SkippableFact]
+    public void MoreExtensionHeadersThanTheParserWalksAreDropped()
+    {
+        var chain = Enumerable.Repeat(TestPackets.Ext.DestinationOptions, 5).ToArray();
+        Assert.Equal(BpfObjects.TcActShot, Run(TestPackets.Ipv6(TestPackets.Udp, 1, 2, extensions: chain)).Verdict);
+        Assert.Equal(1ul, Packets(DropReason.ExtensionHeaderLimit, 6, 0));
+    }
+
     [SkippableFact]
     public void NonIpFramesPass()
     {
-        var arp = new byte[42];
-        TestPackets.DstMac.CopyTo(arp, 0);
-        TestPackets.SrcMac.CopyTo(arp, 6);
-        arp[12] = 0x08;
-        arp[13] = 0x06;
+        var buffer = new byte[64];
+        var b = new PacketBuilder(buffer);
+        b.Ethernet(MacAddress.Parse("ff:ff:ff:ff:ff:ff"), TestPackets.SrcMac);
+        b.Arp(ArpOperation.Request, TestPackets.SrcMac, Ipv4Address.Parse("198.18.0.1"), default, Ipv4Address.Parse("198.18.0.2"));
+        var arp = buffer[..b.Finish()];
         Assert.Equal(BpfObjects.TcActOk, Run(arp).Verdict);
         Assert.Equal(1ul, Packets(DropReason.Forwarded, 0, 0));
     }

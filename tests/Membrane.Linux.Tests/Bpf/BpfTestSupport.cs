@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using Membrane.Linux.Bpf;
+using Membrane.Packets;
 using Membrane.Testing;
 
 namespace Membrane.Linux.Tests.Bpf;
@@ -114,99 +114,76 @@ internal static class BpfFsForTests
     }
 }
 
-/// <summary>Hand-built test packets (Ethernet II + IPv4/IPv6 + UDP/TCP) with valid checksums.</summary>
-internal static class TestPackets
+/// <summary>
+/// Test packets built with Membrane.Packets' <see cref="PacketBuilder"/> (which fills lengths,
+/// next-protocol fields and every checksum), so the programs see what a real stack would send.
+/// </summary>
+public static class TestPackets
 {
     public const byte Udp = 17;
     public const byte Tcp = 6;
 
-    public static readonly byte[] SrcMac = [0x02, 0, 0, 0, 0, 0x01];
-    public static readonly byte[] DstMac = [0x02, 0, 0, 0, 0, 0x02];
+    public static readonly MacAddress SrcMac = MacAddress.Parse("02:00:00:00:00:01");
+    public static readonly MacAddress DstMac = MacAddress.Parse("02:00:00:00:00:02");
+
+    /// <summary>IPv6 extension headers to put between the IPv6 header and L4.</summary>
+    public enum Ext
+    {
+        HopByHop,
+        Routing,
+        DestinationOptions,
+        FirstFragment,
+        LaterFragment,
+    }
 
     /// <summary>Eth + IPv4 (198.18.0.1 → 198.18.0.2) + UDP/TCP with <paramref name="payloadLength"/> bytes of payload.</summary>
     public static byte[] Ipv4(byte protocol, ushort srcPort, ushort dstPort, int payloadLength = 32, byte ttl = 64)
     {
-        var l4Length = (protocol == Tcp ? 20 : 8) + payloadLength;
-        var packet = new byte[14 + 20 + l4Length];
-        WriteEth(packet, 0x0800);
-        var ip = packet.AsSpan(14, 20);
-        ip[0] = 0x45;
-        BinaryPrimitives.WriteUInt16BigEndian(ip[2..], (ushort)(20 + l4Length));
-        BinaryPrimitives.WriteUInt16BigEndian(ip[4..], 0x1234);
-        ip[8] = ttl;
-        ip[9] = protocol;
-        byte[] src = [198, 18, 0, 1], dst = [198, 18, 0, 2];
-        src.CopyTo(ip[12..]);
-        dst.CopyTo(ip[16..]);
-        BinaryPrimitives.WriteUInt16BigEndian(ip[10..], Checksum(ip));
-        WriteL4(packet.AsSpan(34), protocol, srcPort, dstPort, payloadLength);
-        return packet;
+        Span<byte> buffer = stackalloc byte[2048];
+        var b = new PacketBuilder(buffer);
+        b.Ethernet(DstMac, SrcMac);
+        b.Ipv4(Ipv4Address.Parse("198.18.0.1"), Ipv4Address.Parse("198.18.0.2"), ttl: ttl, identification: 0x1234);
+        L4(ref b, protocol, srcPort, dstPort, payloadLength);
+        return buffer[..b.Finish()].ToArray();
     }
 
-    /// <summary>Eth + IPv6 (fd00:198:18::1 → ::2) + UDP/TCP.</summary>
-    public static byte[] Ipv6(byte protocol, ushort srcPort, ushort dstPort, int payloadLength = 32, byte hopLimit = 64)
+    /// <summary>Eth + IPv6 (fd00:198:18::1 → ::2) [+ extension headers] + UDP/TCP.</summary>
+    public static byte[] Ipv6(byte protocol, ushort srcPort, ushort dstPort, int payloadLength = 32, byte hopLimit = 64, params Ext[] extensions)
     {
-        var l4Length = (protocol == Tcp ? 20 : 8) + payloadLength;
-        var packet = new byte[14 + 40 + l4Length];
-        WriteEth(packet, 0x86DD);
-        var ip = packet.AsSpan(14, 40);
-        ip[0] = 0x60;
-        BinaryPrimitives.WriteUInt16BigEndian(ip[4..], (ushort)l4Length);
-        ip[6] = protocol;
-        ip[7] = hopLimit;
-        byte[] prefix = [0xfd, 0x00, 0x01, 0x98, 0x00, 0x18];
-        prefix.CopyTo(ip[8..]);
-        ip[23] = 1;
-        prefix.CopyTo(ip[24..]);
-        ip[39] = 2;
-        WriteL4(packet.AsSpan(54), protocol, srcPort, dstPort, payloadLength);
-        return packet;
+        Span<byte> buffer = stackalloc byte[2048];
+        var b = new PacketBuilder(buffer);
+        b.Ethernet(DstMac, SrcMac);
+        b.Ipv6(Ipv6Address.Parse("fd00:198:18::1"), Ipv6Address.Parse("fd00:198:18::2"), hopLimit: hopLimit);
+        foreach (var ext in extensions)
+        {
+            switch (ext)
+            {
+                case Ext.HopByHop: b.Ipv6HopByHop(); break;
+                case Ext.Routing: b.Ipv6Routing(routingType: 0, segmentsLeft: 0, data: new byte[20]); break;
+                case Ext.DestinationOptions: b.Ipv6DestinationOptions(); break;
+                case Ext.FirstFragment: b.Ipv6Fragment(0, moreFragments: true, identification: 7); break;
+                case Ext.LaterFragment: b.Ipv6Fragment(8, moreFragments: false, identification: 7); break;
+            }
+        }
+        L4(ref b, protocol, srcPort, dstPort, payloadLength);
+        return buffer[..b.Finish()].ToArray();
     }
 
-    private static void WriteEth(Span<byte> packet, ushort ethertype)
+    private static void L4(ref PacketBuilder b, byte protocol, ushort srcPort, ushort dstPort, int payloadLength)
     {
-        DstMac.CopyTo(packet);
-        SrcMac.CopyTo(packet[6..]);
-        BinaryPrimitives.WriteUInt16BigEndian(packet[12..], ethertype);
-    }
-
-    private static void WriteL4(Span<byte> l4, byte protocol, ushort srcPort, ushort dstPort, int payloadLength)
-    {
-        BinaryPrimitives.WriteUInt16BigEndian(l4, srcPort);
-        BinaryPrimitives.WriteUInt16BigEndian(l4[2..], dstPort);
         if (protocol == Tcp)
         {
-            l4[12] = 5 << 4;
-            l4[13] = 0x02; // SYN
+            b.Tcp(srcPort, dstPort, flags: TcpFlags.Syn);
         }
         else
         {
-            BinaryPrimitives.WriteUInt16BigEndian(l4[4..], (ushort)(8 + payloadLength));
+            b.Udp(srcPort, dstPort);
         }
-        var payload = l4[(protocol == Tcp ? 20 : 8)..];
+        var payload = new byte[payloadLength];
         for (var i = 0; i < payload.Length; i++)
         {
             payload[i] = (byte)i;
         }
-        // The L4 checksum stays 0: no program under test reads it (UDP over IPv4 allows 0, RFC 768).
-    }
-
-    /// <summary>RFC 1071 Internet checksum of <paramref name="data"/> (a checksum field inside must be zero, or the result is 0 for valid data).</summary>
-    public static ushort Checksum(ReadOnlySpan<byte> data)
-    {
-        uint sum = 0;
-        for (var i = 0; i + 1 < data.Length; i += 2)
-        {
-            sum += BinaryPrimitives.ReadUInt16BigEndian(data[i..]);
-        }
-        if ((data.Length & 1) != 0)
-        {
-            sum += (uint)data[^1] << 8;
-        }
-        while (sum >> 16 != 0)
-        {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        return (ushort)~sum;
+        b.Payload(payload);
     }
 }
