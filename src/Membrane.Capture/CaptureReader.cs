@@ -84,7 +84,9 @@ public abstract class CaptureReader : IDisposable
     /// <exception cref="CaptureFormatException">The file holds neither format, or its header is corrupt.</exception>
     public static CaptureReader Open(string path, CaptureReaderOptions? options = null)
     {
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        // ReadWrite sharing: a capture that tcpdump or dumpcap is still writing can be read.
+        // Buffer size 1 turns off FileStream's buffer; ByteSource reads in 64 KiB chunks itself.
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.SequentialScan);
         try
         {
             return Open(stream, options, leaveOpen: false);
