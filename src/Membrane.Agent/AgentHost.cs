@@ -216,7 +216,7 @@ public sealed class AgentHost : IAsyncDisposable
         });
         builder.Services.AddRoutingCore();
         builder.Services.AddLogging();
-        builder.Services.AddSingleton(_loggerFactory);
+        builder.Services.AddSingleton<ILoggerFactory>(new FrameworkLogFilter(_loggerFactory));
         builder.Services.AddSingleton<IHostLifetime, ExternalLifetime>();
         var app = builder.Build();
         AgentApi.Map(app, Endpoints!, facts, _loggerFactory.CreateLogger("Membrane.Agent.Api"));

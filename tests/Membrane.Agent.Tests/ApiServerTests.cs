@@ -132,6 +132,8 @@ public sealed class ApiServerTests : IAsyncLifetime
         // Every request was logged with its answer.
         Assert.Contains(_log.Lines, l => l.StartsWith("Membrane.Agent.Api: POST /v1/cni/add -> 200", StringComparison.Ordinal));
         Assert.Contains(_log.Lines, l => l.StartsWith("Membrane.Agent.Api: POST /v1/cni/del -> 204", StringComparison.Ordinal));
+        // ...once: the framework's own per-request lines are filtered out.
+        Assert.DoesNotContain(_log.Lines, l => l.StartsWith("Microsoft.AspNetCore.Hosting.Diagnostics: Request starting", StringComparison.Ordinal));
     }
 
     [Fact]

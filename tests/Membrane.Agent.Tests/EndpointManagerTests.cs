@@ -231,6 +231,22 @@ public sealed class EndpointManagerTests : IDisposable
     }
 
     [Fact]
+    public async Task ACheckThatThrowsIsReportedAsAKernelProblem()
+    {
+        await _manager.AddAsync(Add("c1"), default);
+        _datapath.FailCheck = new IOException("netlink socket closed");
+        var error = await Assert.ThrowsAsync<AgentException>(() =>
+            _manager.CheckAsync(new CniCheckRequest { ContainerId = "c1", IfName = "eth0", NetNs = "/var/run/netns/c1" }, default));
+        Assert.Equal(ErrorCodes.KernelFailure, error.Code);
+        Assert.Contains("netlink socket closed", error.Message, StringComparison.Ordinal);
+
+        // At start, a failing check marks the endpoint not-ready instead of stopping the agent.
+        Reopen();
+        await _manager.RestoreAsync(default);
+        Assert.Equal(EndpointStates.NotReady, Assert.Single(_manager.List()).State);
+    }
+
+    [Fact]
     public async Task GcReleasesEverythingNotInTheValidList()
     {
         await _manager.AddAsync(Add("keep"), default);

@@ -27,6 +27,9 @@ public sealed class RecordingDatapath : IEndpointDatapath
     /// <summary>When set, DeleteAsync throws this.</summary>
     public Exception? FailDelete { get; set; }
 
+    /// <summary>When set, CheckAsync throws this.</summary>
+    public Exception? FailCheck { get; set; }
+
     /// <summary>Delay inside CreateAsync, to let concurrent calls overlap.</summary>
     public TimeSpan CreateDelay { get; set; }
 
@@ -64,6 +67,10 @@ public sealed class RecordingDatapath : IEndpointDatapath
     public Task<IReadOnlyList<string>> CheckAsync(EndpointSpec spec, DatapathEndpoint current, CancellationToken ct)
     {
         Calls.Enqueue($"check {spec.HostInterface}");
+        if (FailCheck is { } failure)
+        {
+            return Task.FromException<IReadOnlyList<string>>(failure);
+        }
         IReadOnlyList<string> problems = Kernel.ContainsKey(spec.HostInterface) ? [] : [$"veth {spec.HostInterface} does not exist"];
         return Task.FromResult(problems);
     }

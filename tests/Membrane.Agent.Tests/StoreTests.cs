@@ -71,6 +71,27 @@ public sealed class StoreTests : IDisposable
     }
 
     [Fact]
+    public void TheFilesOfARunningAgentHoldEveryAcknowledgedWrite()
+    {
+        // What kill -9 leaves behind: the database and its WAL as they are on disk while the
+        // store is open (no checkpoint, no close). A copy of them must hold every committed write.
+        using var store = AgentStore.Open(_dir.Path);
+        for (var i = 0; i < 20; i++)
+        {
+            store.Write(tx => tx.InsertEndpoint(Endpoint($"c{i}")));
+        }
+        var crashed = System.IO.Path.Combine(_dir.Path, "crashed");
+        Directory.CreateDirectory(crashed);
+        foreach (var file in Directory.GetFiles(_dir.Path, AgentStore.FileName + "*"))
+        {
+            File.Copy(file, System.IO.Path.Combine(crashed, System.IO.Path.GetFileName(file)));
+        }
+        Assert.True(File.Exists(System.IO.Path.Combine(crashed, AgentStore.FileName + "-wal")), "the writes are in the WAL, not checkpointed");
+        using var recovered = AgentStore.Open(crashed);
+        Assert.Equal(Enumerable.Range(0, 20).Select(i => $"c{i}"), recovered.Read(tx => tx.ListEndpoints()).Select(e => e.ContainerId));
+    }
+
+    [Fact]
     public void ATransactionThatThrowsHalfWayLeavesNothing()
     {
         using var store = AgentStore.Open(_dir.Path);

@@ -203,7 +203,7 @@ public sealed class EndpointManager
                 throw new AgentException(ErrorCodes.InvalidEnvironment,
                     $"failed to {op} {owner}: it is attached in network namespace {row.NetNs}, not {request.NetNs}");
             }
-            var problems = await _datapath.CheckAsync(Spec(row), Made(row), ct).ConfigureAwait(false);
+            var problems = await CheckDatapathAsync(row, ct).ConfigureAwait(false);
             var state = problems.Count == 0 ? EndpointStates.Ready : EndpointStates.NotReady;
             if (state != row.State)
             {
@@ -313,7 +313,7 @@ public sealed class EndpointManager
                 }
                 continue;
             }
-            var problems = await _datapath.CheckAsync(Spec(row), Made(row), ct).ConfigureAwait(false);
+            var problems = await CheckDatapathAsync(row, ct).ConfigureAwait(false);
             var state = problems.Count == 0 ? EndpointStates.Ready : EndpointStates.NotReady;
             if (problems.Count > 0)
             {
@@ -328,6 +328,20 @@ public sealed class EndpointManager
         }
         _logger.LogInformation("restored {Count} endpoints ({Finished} half-done ones removed, {Broken} not ready)",
             rows.Count - finished, finished, broken);
+    }
+
+    /// <summary>Asks the datapath what is wrong with an endpoint; a check that throws is itself a problem.</summary>
+    private async Task<IReadOnlyList<string>> CheckDatapathAsync(EndpointRecord row, CancellationToken ct)
+    {
+        try
+        {
+            return await _datapath.CheckAsync(Spec(row), Made(row), ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _logger.LogWarning(e, "checking endpoint {Id} failed", row.Id);
+            return [$"the check of {row.HostInterface} failed: {e.Message}"];
+        }
     }
 
     private async Task<bool> DeleteLockedAsync(AllocationOwner owner, string op)
