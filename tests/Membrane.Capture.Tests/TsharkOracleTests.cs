@@ -114,13 +114,19 @@ public class TsharkOracleTests
         Run(editcap, ["-F", "pcapng", "-a", "2:first comment", "-a", "5:another, with a comma", nano, ng]);
         Run(editcap, ["-F", "pcapng", "-s", "60", micro, cut]);
         Run(editcap, ["-F", "pcapng", raw, rawNg]);
+        // mergecap interleaves an Ethernet and a raw-IP capture by time: one interface each.
+        var merged = dir.File("merged.pcapng");
+        Run(Requires.Tool("mergecap"), ["-F", "pcapng", "-w", merged, ng, raw]);
 
-        foreach (var path in new[] { nano, micro, raw, ng, cut, rawNg })
+        foreach (var path in new[] { nano, micro, raw, ng, cut, rawNg, merged })
         {
             var theirs = Tshark.ReadFrames(path);
-            Assert.Equal(12, theirs.Count);
+            Assert.Equal(path == merged ? 24 : 12, theirs.Count);
             Assert.Equal(theirs, Tshark.ReadOurs(path));
         }
+        var mergedRecords = CaptureReader.ReadFile(merged).ToList();
+        Assert.Equal([LinkType.Ethernet, LinkType.RawIp], mergedRecords.Select(r => r.LinkType).Distinct().Order());
+        Assert.Equal(mergedRecords.Select(r => r.LinkType == LinkType.Ethernet ? 0 : 1), mergedRecords.Select(r => r.InterfaceIndex));
         Assert.Contains(Tshark.ReadOurs(cut), f => f.CapturedLength == 60 && f.Length > 60);
         Assert.Equal("first comment", Tshark.ReadOurs(ng)[1].Comment);
         using var rawReader = CaptureReader.Open(rawNg);
