@@ -28,7 +28,8 @@ internal static class TsharkFormat
     /// <summary>Enough for any scalar value: an IPv6 address with a dotted tail is at most 45 bytes.</summary>
     public const int MaxScalarLength = 64;
 
-    /// <summary>9999-12-31T23:59:59Z, the last second <see cref="DateTime"/> can represent.</summary>
+    /// <summary>0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the seconds <see cref="DateTime"/> can represent.</summary>
+    private const long MinUnixSeconds = -62_135_596_800;
     private const long MaxUnixSeconds = 253_402_300_799;
 
     private static ReadOnlySpan<byte> HexDigits => "0123456789abcdef"u8;
@@ -172,7 +173,7 @@ internal static class TsharkFormat
             seconds--;
             nanos += 1_000_000_000L;
         }
-        if ((ulong)seconds > MaxUnixSeconds)
+        if (seconds is < MinUnixSeconds or > MaxUnixSeconds)
         {
             // Beyond what DateTime can hold (a pcapng timestamp is 64 bits): print the epoch seconds instead.
             var m = SignedDecimal(seconds, destination);
