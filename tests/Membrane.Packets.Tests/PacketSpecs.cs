@@ -8,7 +8,12 @@ public sealed record VlanSpec(ushort Id, byte Priority, bool Dei, ushort Tpid);
 public sealed record Ipv4Spec(Ipv4Address Source, Ipv4Address Destination, byte Ttl, ushort Id, bool Df, byte Dscp, byte Ecn, byte[] Options);
 
 public sealed record Ipv6Spec(Ipv6Address Source, Ipv6Address Destination, byte HopLimit, byte TrafficClass, uint FlowLabel,
-    byte[]? HopByHop, byte[]? DestinationOptions, byte[]? Routing, byte RoutingType, byte SegmentsLeft, uint? FragmentId);
+    byte[]? HopByHop, byte[]? DestinationOptions, byte[]? Routing, byte RoutingType, byte SegmentsLeft, uint? FragmentId)
+{
+    // RFC 8200 §8.1: the transport checksum names the final destination, which only type 0/2/4 routing
+    // headers with at least one address let a reader find; otherwise it cannot be verified.
+    public bool FinalDestinationUnknown => Routing is { } r && SegmentsLeft != 0 && (RoutingType is not (0 or 2 or 4) || r.Length < 20);
+}
 
 public sealed record TcpSpec(ushort SourcePort, ushort DestinationPort, uint Seq, uint Ack, TcpFlags Flags, ushort Window, ushort Urgent,
     ushort? Mss, byte? WindowScale, bool SackPermitted, (uint, uint)[] Sack, (uint, uint)? Timestamps, byte[]? Unknown);
@@ -80,8 +85,9 @@ public sealed record PacketSpec(MacAddress Dst, MacAddress Src, VlanSpec[] Vlans
             from dsto in Gen.Bool
             from dstOpts in Ipv6Options
             from routing in Gen.Bool
-            from routingData in Gen.Byte.Array[0, 36]
-            from routingType in Gen.Byte
+            from addresses in Gen.Int[0, 2]
+            from routingData in Gen.Byte.Array[4 + (16 * addresses)]
+            from routingType in Gen.OneOfConst<byte>(0, 2, 3, 4)
             from segLeft in Gen.Byte
             from frag in Gen.Bool
             from fragId in UInt

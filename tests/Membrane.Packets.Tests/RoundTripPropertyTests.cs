@@ -63,7 +63,9 @@ public class RoundTripPropertyTests
             foreach (var l in layers)
             {
                 var status = l.VerifyChecksum(frame);
-                Assert.True(status is ChecksumStatus.Good or ChecksumStatus.NotApplicable, $"{l}: {status}");
+                var net = l.Depth == 0 ? spec.Outer : spec.Tunnel!.Inner;
+                bool unknown = l.Kind is LayerKind.Tcp or LayerKind.Udp or LayerKind.Icmpv6 && net.V6 is { FinalDestinationUnknown: true };
+                Assert.Equal(unknown ? ChecksumStatus.Unverifiable : status is ChecksumStatus.NotApplicable ? status : ChecksumStatus.Good, status);
             }
         }, iter: 3000);
     }

@@ -11,7 +11,7 @@ public class ScapyOracleTests
         from scapy.all import (Ether, Dot1Q, Dot1AD, ARP, IP, IPOption, IPv6, IPv6ExtHdrHopByHop, RouterAlert,
             IPv6ExtHdrDestOpt, IPv6ExtHdrRouting, IPv6ExtHdrFragment, TCP, UDP, ICMP, ICMPv6EchoRequest,
             ICMPv6ND_NS, ICMPv6ND_NA, ICMPv6ND_RA, ICMPv6NDOptSrcLLAddr, ICMPv6NDOptDstLLAddr, ICMPv6NDOptMTU,
-            ICMPv6PacketTooBig, Raw, raw)
+            ICMPv6PacketTooBig, IPv6ExtHdrSegmentRouting, Raw, raw)
         from scapy.layers.vxlan import VXLAN
         from scapy.contrib.geneve import GENEVE, GeneveOptions
         A, B = "02:42:0a:f4:00:02", "02:42:0a:f4:00:03"
@@ -39,6 +39,8 @@ public class ScapyOracleTests
               /ICMPv6NDOptSrcLLAddr(lladdr=B)/ICMPv6NDOptMTU(mtu=1500),
           "icmp-error-udp": Ether(dst=B, src=A)/IP(src=P2, dst=P1, id=1, ttl=64)/ICMP(type=3, code=3)
               /IP(src=P1, dst=P2, id=1, ttl=64, len=120)/UDP(sport=33434, dport=33435, len=100),
+          "ipv6-srh-udp": Ether(dst=B, src=A)/IPv6(src=Q1, dst=Q2, hlim=64)
+              /IPv6ExtHdrSegmentRouting(addresses=["fd00:198:18:2::9", Q2], segleft=1, lastentry=1)/UDP(sport=5, dport=6)/pay,
           "arp": Ether(dst="ff:ff:ff:ff:ff:ff", src=A)/ARP(op=1, hwsrc=A, psrc=P1, hwdst="00:00:00:00:00:00", pdst=P2),
         }
         for name, p in frames.items():
@@ -130,6 +132,18 @@ public class ScapyOracleTests
                 b.Ipv4(p1, p2, identification: 1, totalLength: 120);
                 b.Udp(33434, 33435, length: 100);
             }),
+            "ipv6-srh-udp" => SampleFrames.Make((ref PacketBuilder b) =>
+            {
+                // RFC 8754 segment routing header: last entry, flags, tag, then the segment list (final destination first).
+                b.Ethernet(b2, a);
+                b.Ipv6(q1, q2);
+                byte[] data = [1, 0, 0, 0, .. new byte[32]];
+                Ipv6Address.Parse("fd00:198:18:2::9").Write(data.AsSpan(4));
+                q2.Write(data.AsSpan(20));
+                b.Ipv6Routing(4, 1, data);
+                b.Udp(5, 6);
+                b.Payload(pay);
+            }),
             "arp" => SampleFrames.Make((ref PacketBuilder b) =>
             {
                 b.Ethernet(MacAddress.Broadcast, a);
@@ -153,7 +167,7 @@ public class ScapyOracleTests
             var (exit, stdout, stderr) = Tools.Run(python, [script]);
             Assert.True(exit == 0, $"failed to run scapy: {stderr}");
             var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-            Assert.Equal(9, lines.Length);
+            Assert.Equal(10, lines.Length);
             foreach (var line in lines)
             {
                 var parts = line.Split(' ');

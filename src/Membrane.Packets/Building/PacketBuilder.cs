@@ -383,9 +383,17 @@ public ref struct PacketBuilder
         // RFC 768: UDP's pseudo-header carries the UDP length field (as the kernel's udp4_csum does), which
         // differs from the bytes present only when a test overrides it (a quoted datagram, a length lie).
         int length = udp ? BinaryPrimitives.ReadUInt16BigEndian(region.Slice(4)) : region.Length;
-        uint pseudo = _layers[ip].Kind == LayerKind.IPv4
-            ? InternetChecksum.PseudoHeaderSum(Ipv4Address.Read(h.Slice(12)), Ipv4Address.Read(h.Slice(16)), protocol, length)
-            : InternetChecksum.PseudoHeaderSum(Ipv6Address.Read(h.Slice(8)), Ipv6Address.Read(h.Slice(24)), protocol, length);
+        uint pseudo;
+        if (_layers[ip].Kind == LayerKind.IPv4)
+        {
+            pseudo = InternetChecksum.PseudoHeaderSum(Ipv4Address.Read(h.Slice(12)), Ipv4Address.Read(h.Slice(16)), protocol, length);
+        }
+        else
+        {
+            // RFC 8200 §8.1: the final destination, which a routing header with segments left holds.
+            PacketChecksums.TryFinalDestination(packet, _layers[ip].Offset, _layers[index].Offset, out var destination);
+            pseudo = InternetChecksum.PseudoHeaderSum(Ipv6Address.Read(h.Slice(8)), destination, protocol, length);
+        }
         region[field] = 0;
         region[field + 1] = 0;
         ushort c = InternetChecksum.Finish(InternetChecksum.Sum(region, pseudo));

@@ -73,12 +73,54 @@ public static class PacketChecksums
                     new Ipv4Address(BinaryPrimitives.ReadUInt32BigEndian(packet.Slice(n + 16))), protocol, length);
                 return true;
             case 6 when n + 40 <= packet.Length:
-                // RFC 8200 §8.1: with a routing header the final destination would be used; Membrane's traffic
-                // has none with segments left, so the header's destination is the right one.
-                sum = InternetChecksum.PseudoHeaderSum(Ipv6Address.Read(packet.Slice(n + 8)), Ipv6Address.Read(packet.Slice(n + 24)), protocol, length);
+                if (!TryFinalDestination(packet, n, layer.Offset, out var destination))
+                {
+                    return false;
+                }
+                sum = InternetChecksum.PseudoHeaderSum(Ipv6Address.Read(packet.Slice(n + 8)), destination, protocol, length);
                 return true;
             default:
                 return false;
         }
+    }
+
+    // RFC 8200 §8.1: with a routing header whose segments left is non-zero, the pseudo-header names the final
+    // destination, which the routing header holds: the last address of a type 0/2 header (RFC 2460, RFC 6275),
+    // the first entry of a segment routing header's list (RFC 8754 §2). Other routing types (RPL's compressed
+    // addresses) cannot be resolved here, and the checksum is reported unverifiable.
+    internal static bool TryFinalDestination(ReadOnlySpan<byte> packet, int ipv6, int upperLayer, out Ipv6Address destination)
+    {
+        destination = Ipv6Address.Read(packet.Slice(ipv6 + 24));
+        byte next = packet[ipv6 + 6];
+        int at = ipv6 + Ipv6Header.Length;
+        for (int i = 0; i < Ipv6ChainState.DefaultMaxHeaders && at + 8 <= upperLayer; i++)
+        {
+            if (next is not (IpProtocols.HopByHopOptions or IpProtocols.Routing or IpProtocols.DestinationOptions or IpProtocols.Fragment))
+            {
+                break;
+            }
+            int len = next == IpProtocols.Fragment ? 8 : (packet[at + 1] + 1) * 8;
+            if (at + len > upperLayer)
+            {
+                return false;
+            }
+            if (next == IpProtocols.Routing && packet[at + 3] != 0)
+            {
+                switch (packet[at + 2])
+                {
+                    case 0 or 2 when len >= 24:
+                        destination = Ipv6Address.Read(packet.Slice(at + len - 16));
+                        break;
+                    case 4 when len >= 24:
+                        destination = Ipv6Address.Read(packet.Slice(at + 8));
+                        break;
+                    default:
+                        return false;
+                }
+            }
+            next = packet[at];
+            at += len;
+        }
+        return true;
     }
 }
