@@ -106,6 +106,7 @@ public sealed class BpfPerCpuMap<TKey, TValue> : IDisposable
     where TKey : unmanaged
     where TValue : unmanaged
 {
+    private const int StackLimit = 1024; // value × possible CPUs up to this size stays on the stack
     private readonly int _stride;
 
     /// <summary>Wraps <paramref name="map"/>, taking ownership of it.</summary>
@@ -146,7 +147,9 @@ public sealed class BpfPerCpuMap<TKey, TValue> : IDisposable
     public bool TryLookup(in TKey key, Span<TValue> perCpu)
     {
         CheckSpan(perCpu.Length);
-        var raw = new byte[Map.LookupSize]; // small (value × CPUs); the hot path reads batches
+        var size = Map.LookupSize;
+        Span<byte> raw = size <= StackLimit ? stackalloc byte[StackLimit] : new byte[size];
+        raw = raw[..size];
         if (!Map.TryLookup(MemoryMarshal.AsBytes(new ReadOnlySpan<TKey>(in key)), raw))
         {
             return false;
@@ -159,7 +162,9 @@ public sealed class BpfPerCpuMap<TKey, TValue> : IDisposable
     public void Update(in TKey key, ReadOnlySpan<TValue> perCpu, BpfUpdateFlags flags = BpfUpdateFlags.Any)
     {
         CheckSpan(perCpu.Length);
-        var raw = new byte[Map.LookupSize];
+        var size = Map.LookupSize;
+        Span<byte> raw = size <= StackLimit ? stackalloc byte[StackLimit] : new byte[size];
+        raw = raw[..size];
         Pack(perCpu, raw);
         Map.Update(MemoryMarshal.AsBytes(new ReadOnlySpan<TKey>(in key)), raw, flags);
     }
