@@ -8,8 +8,9 @@ namespace Membrane.Capture;
 public readonly struct CapturePacket
 {
     internal CapturePacket(long number, long offset, CaptureInterface captureInterface, bool hasTimestamp,
-        long timestampNanoseconds, int originalLength, ReadOnlyMemory<byte> data, IReadOnlyList<string> comments)
+        long timestampNanoseconds, int originalLength, ReadOnlyMemory<byte> data, IReadOnlyList<string> comments, uint flags = 0)
     {
+        Flags = flags;
         Number = number;
         Offset = offset;
         Interface = captureInterface;
@@ -53,6 +54,15 @@ public readonly struct CapturePacket
     /// <summary>True when the capture kept fewer bytes than the wire carried (snap length).</summary>
     public bool IsTruncated => Data.Length < OriginalLength;
 
+    /// <summary>
+    /// pcapng <c>epb_flags</c> (§4.3.1): direction in bits 0–1, reception type in bits 2–4, FCS
+    /// length in bits 5–8, link-layer errors in bits 16–31; 0 when absent.
+    /// </summary>
+    public uint Flags { get; }
+
+    /// <summary>The direction bits of <see cref="Flags"/>.</summary>
+    public PacketDirection Direction => (PacketDirection)(Flags & 0x3);
+
     /// <summary>pcapng <c>opt_comment</c> values; empty for pcap and for uncommented packets.</summary>
     public IReadOnlyList<string> Comments { get; }
 
@@ -72,6 +82,7 @@ public readonly struct CapturePacket
         TimestampNanoseconds = TimestampNanoseconds,
         OriginalLength = OriginalLength,
         Comments = Comments,
+        Flags = Flags,
         Data = Data.ToArray(),
     };
 }

@@ -39,6 +39,12 @@ public sealed record CaptureRecord
     /// <summary>True when fewer bytes were captured than the wire carried.</summary>
     public bool IsTruncated => Data.Length < OriginalLength;
 
+    /// <summary>pcapng <c>epb_flags</c>; 0 when absent.</summary>
+    public uint Flags { get; init; }
+
+    /// <summary>The direction bits of <see cref="Flags"/>.</summary>
+    public PacketDirection Direction => (PacketDirection)(Flags & 0x3);
+
     /// <summary>pcapng <c>opt_comment</c> values.</summary>
     public IReadOnlyList<string> Comments { get; init; } = [];
 

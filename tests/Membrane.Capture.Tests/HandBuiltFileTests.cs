@@ -83,6 +83,7 @@ public class HandBuiltFileTests
         Assert.Equal((Timestamp, 5, 5, 80L), (packet.TimestampNanoseconds, packet.CapturedLength, packet.OriginalLength, packet.Offset));
         Assert.Equal([1, 2, 3, 4, 5], packet.Data.ToArray());
         Assert.Equal(["hi!"], packet.Comments);
+        Assert.Equal((1u, PacketDirection.Inbound), (packet.Flags, packet.Direction));
         Assert.False(reader.TryReadNext(out _));
     }
 

@@ -234,7 +234,7 @@ public class PcapNgRoundTripTests
         using (var writer = new PcapNgWriter(source, leaveOpen: true))
         {
             writer.AddInterface(LinkType.Ethernet, timestampResolution: TimestampResolution.Nanoseconds);
-            writer.WritePacket(0, SampleFrames.BaseTimestamp, SampleFrames.EthernetUdp(80, 1), comment: "kept");
+            writer.WritePacket(0, SampleFrames.BaseTimestamp, SampleFrames.EthernetUdp(80, 1), originalLength: null, comments: ["kept"], flags: (uint)PacketDirection.Outbound | 0x4 /* unicast */);
         }
         source.Position = 0;
         var copy = new MemoryStream();
@@ -250,6 +250,7 @@ public class PcapNgRoundTripTests
         copy.Position = 0;
         var record = Assert.Single(CaptureReader.Open(copy).ReadAll());
         Assert.Equal((SampleFrames.BaseTimestamp, 80, "kept"), (record.TimestampNanoseconds, record.CapturedLength, record.Comments.Single()));
+        Assert.Equal((0x6u, PacketDirection.Outbound), (record.Flags, record.Direction));
     }
 
     [Fact]

@@ -80,6 +80,25 @@ public class TsharkOracleTests
     }
 
     [SkippableFact]
+    public void TsharkSeesOurPacketFlags()
+    {
+        var tshark = Requires.Tool("tshark");
+        using var dir = new TempDirectory();
+        var path = dir.File("flags.pcapng");
+        using (var writer = new PcapNgWriter(File.Create(path), new PcapNgWriterOptions { BigEndian = true }))
+        {
+            writer.AddInterface(LinkType.Ethernet);
+            writer.WritePacket(0, SampleFrames.BaseTimestamp, SampleFrames.EthernetUdp(60, 1), null, null, (uint)PacketDirection.Inbound);
+            writer.WritePacket(0, SampleFrames.BaseTimestamp, SampleFrames.EthernetUdp(60, 2), null, ["out"], (uint)PacketDirection.Outbound | 0x4);
+            writer.WritePacket(0, SampleFrames.BaseTimestamp, SampleFrames.EthernetUdp(60, 3));
+        }
+        var (code, stdout, stderr) = Tools.Run(tshark, ["-r", path, "-T", "fields", "-e", "frame.packet_flags"]);
+        Assert.True(code == 0, stderr);
+        Assert.Equal(["0x00000001", "0x00000006", ""], stdout.Split('\n')[..3]);
+        Assert.Equal([1u, 6u, 0u], CaptureReader.ReadFile(path).Select(r => r.Flags));
+    }
+
+    [SkippableFact]
     public void OurReaderAgreesWithTsharkOnFilesWrittenByScapyAndEditcap()
     {
         Requires.Tool("tshark");

@@ -212,14 +212,20 @@ public sealed partial class PcapNgReader
         }
         var optionsStart = 28 + PcapNgFormat.Pad4((int)capturedLength);
         _comments.Clear();
+        uint flags = 0;
         var options = new PcapNgOptionReader(block[optionsStart..(length - 4)], offset + optionsStart, _bigEndian);
         while (options.TryRead(out error))
         {
-            // epb_flags, epb_hash, epb_dropcount, epb_packetid, epb_queue, epb_verdict and
-            // custom options (§3.5.1) are valid and ignored; only comments are surfaced.
+            // epb_hash, epb_dropcount, epb_packetid, epb_queue, epb_verdict and custom options
+            // (§3.5.1) are valid and ignored; comments and flags are surfaced. The obsolete
+            // packet block's code 2 is pack_flags, with the same layout (Appendix A).
             if (options.Code == PcapNgFormat.OptComment)
             {
                 _comments.Add(options.ValueAsString());
+            }
+            else if (options.Code == PcapNgFormat.EpbFlags && options.Value.Length == 4)
+            {
+                flags = Endian.U32(options.Value, _bigEndian);
             }
         }
         if (error.Reason != CaptureErrorReason.None)
@@ -228,7 +234,7 @@ public sealed partial class PcapNgReader
         }
         var data = Source.PeekMemory(28, (int)capturedLength);
         Source.Advance(length);
-        packet = new CapturePacket(number, offset, captureInterface, hasTimestamp: true, nanoseconds, (int)originalLength, data, TakeComments());
+        packet = new CapturePacket(number, offset, captureInterface, hasTimestamp: true, nanoseconds, (int)originalLength, data, TakeComments(), flags);
         return true;
     }
 

@@ -158,7 +158,14 @@ public sealed class PcapNgWriter : IDisposable
     /// <param name="data">The packet, starting with the interface's link-layer header.</param>
     /// <param name="originalLength">The length on the wire (default: data's length).</param>
     /// <param name="comments">Comments to attach (each at most 65,535 UTF-8 bytes).</param>
-    public void WritePacket(int interfaceId, long timestampNanoseconds, ReadOnlySpan<byte> data, int? originalLength, IReadOnlyList<string>? comments)
+    public void WritePacket(int interfaceId, long timestampNanoseconds, ReadOnlySpan<byte> data, int? originalLength, IReadOnlyList<string>? comments) =>
+        WritePacket(interfaceId, timestampNanoseconds, data, originalLength, comments, flags: 0);
+
+    /// <summary>
+    /// Writes an enhanced packet block with comments and, when <paramref name="flags"/> is not
+    /// 0, an <c>epb_flags</c> option (§4.3.1; e.g. <c>(uint)PacketDirection.Outbound</c>).
+    /// </summary>
+    public void WritePacket(int interfaceId, long timestampNanoseconds, ReadOnlySpan<byte> data, int? originalLength, IReadOnlyList<string>? comments, uint flags)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var captureInterface = GetInterface(interfaceId);
@@ -188,15 +195,21 @@ public sealed class PcapNgWriter : IDisposable
                 _builder.Option(PcapNgFormat.OptComment, comment);
             }
         }
+        if (flags != 0)
+        {
+            Span<byte> value = stackalloc byte[4];
+            Internal.Endian.Write32(value, flags, _builder.BigEndian);
+            _builder.Option(PcapNgFormat.EpbFlags, value);
+        }
         _builder.EndOfOptions(optionsStart);
         _builder.End();
         _stream.Write(_builder.Block);
         PacketCount++;
     }
 
-    /// <summary>Copies a packet read from another capture onto interface <paramref name="interfaceId"/>, comments included.</summary>
+    /// <summary>Copies a packet read from another capture onto interface <paramref name="interfaceId"/>, comments and flags included.</summary>
     public void WritePacket(int interfaceId, in CapturePacket packet) =>
-        WritePacket(interfaceId, packet.TimestampNanoseconds, packet.Span, packet.OriginalLength, packet.Comments);
+        WritePacket(interfaceId, packet.TimestampNanoseconds, packet.Span, packet.OriginalLength, packet.Comments, packet.Flags);
 
     /// <summary>
     /// Writes a simple packet block (§4.4): interface 0, no timestamp, no options. The data
