@@ -337,6 +337,9 @@ public class DissectorTests
         { "geneve-options-inner-icmp", 14 + 40 + 8, 0x80, ParseErrorReason.BadVersion, 14 + 40 + 8, LayerKind.Geneve },
         { "geneve-options-inner-icmp", 14 + 40 + 8 + 8 + 3, 0x1F, ParseErrorReason.BadOptionLength, 14 + 40 + 8 + 8, LayerKind.Geneve },
         { "seed-with-packet", 0, 0x21, ParseErrorReason.BadVersion, 0, LayerKind.Seed },
+        { "eth-arp", 14 + 4, 0x08, ParseErrorReason.BadAddressLength, 14 + 4, LayerKind.Arp },
+        { "eth-arp", 14 + 5, 0x00, ParseErrorReason.BadAddressLength, 14 + 5, LayerKind.Arp },
+        { "eth-arp", 13, 0x00, ParseErrorReason.BadVersion, 14, LayerKind.IPv4 },
     };
 
     [Theory]

@@ -227,9 +227,7 @@ public ref partial struct PacketDissector
         }
         if (!Ipv6ExtensionHeader.TryRead(span, type, out var ext, out var e))
         {
-            return InsideIcmpError && e.Reason is ParseErrorReason.Truncated or ParseErrorReason.HeaderLengthBeyondPacket
-                ? Payload(span, out layer)
-                : Fail(e, out layer);
+            return QuotedRemainder(span, e, out layer);
         }
         int length = ext.Length;
         layer = Make(kind, length, _end);
@@ -255,7 +253,7 @@ public ref partial struct PacketDissector
         // RFC 4303 §2: SPI and sequence number; everything after is encrypted, so the walk stops.
         if (span.Length < 8)
         {
-            return InsideIcmpError ? Payload(span, out layer) : Fail(new ParseError(ParseErrorReason.Truncated, 0, LayerKind.Esp), out layer);
+            return QuotedRemainder(span, new ParseError(ParseErrorReason.Truncated, 0, LayerKind.Esp), out layer);
         }
         layer = Make(LayerKind.Esp, 8, _end);
         _done = true;

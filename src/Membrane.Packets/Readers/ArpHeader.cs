@@ -15,7 +15,10 @@ public readonly ref struct ArpHeader
 
     internal ArpHeader(ReadOnlySpan<byte> data) => _data = data;
 
-    /// <summary>Reads the packet; never throws. Fails when the addresses the length fields announce are not all present.</summary>
+    /// <summary>
+    /// Reads the packet; never throws. Fails when an address length is 0 or contradicts its type (Ethernet 6,
+    /// IPv4 4), or when the addresses the length fields announce are not all present.
+    /// </summary>
     public static bool TryRead(ReadOnlySpan<byte> data, out ArpHeader header, out ParseError error)
     {
         header = default;
@@ -24,7 +27,22 @@ public readonly ref struct ArpHeader
             error = new ParseError(ParseErrorReason.Truncated, 0, LayerKind.Arp);
             return false;
         }
-        int total = FixedLength + (2 * (data[4] + data[5]));
+        // RFC 826: the address lengths must be what the address types say (Ethernet 6, IPv4 4), and never 0.
+        byte hlen = data[4];
+        byte plen = data[5];
+        ushort htype = BinaryPrimitives.ReadUInt16BigEndian(data);
+        ushort ptype = BinaryPrimitives.ReadUInt16BigEndian(data.Slice(2));
+        if (hlen == 0 || (htype == 1 && hlen != 6))
+        {
+            error = new ParseError(ParseErrorReason.BadAddressLength, 4, LayerKind.Arp);
+            return false;
+        }
+        if (plen == 0 || (ptype == EtherTypes.IPv4 && plen != 4))
+        {
+            error = new ParseError(ParseErrorReason.BadAddressLength, 5, LayerKind.Arp);
+            return false;
+        }
+        int total = FixedLength + (2 * (hlen + plen));
         if (data.Length < total)
         {
             error = new ParseError(ParseErrorReason.Truncated, 0, LayerKind.Arp);

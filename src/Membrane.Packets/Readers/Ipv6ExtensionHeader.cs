@@ -37,7 +37,8 @@ public readonly ref struct Ipv6ExtensionHeader
 
     /// <summary>
     /// Reads an extension header of the given <paramref name="type"/> at the start of <paramref name="data"/>,
-    /// validating its length and (for hop-by-hop and destination options) its option TLVs. Never throws.
+    /// validating its length and (for hop-by-hop and destination options) its option TLVs. Never throws on the
+    /// bytes; <paramref name="type"/> must be 0, 43, 44, 51 or 60 (see <see cref="IsExtensionHeader"/>).
     /// </summary>
     public static bool TryRead(ReadOnlySpan<byte> data, byte type, out Ipv6ExtensionHeader header, out ParseError error)
     {
@@ -45,8 +46,8 @@ public readonly ref struct Ipv6ExtensionHeader
         var kind = KindOf(type);
         if (kind is LayerKind.None or LayerKind.Esp)
         {
-            error = new ParseError(ParseErrorReason.Truncated, 0, kind);
-            return false;
+            // A caller bug, not malformed input: ESP has no extension-header shape and other values are not headers.
+            ThrowHelper.ThrowArgument("IPv6 extension header reader", $"next-header value {type} is not a walkable extension header");
         }
         if (data.Length < 8)
         {
