@@ -14,16 +14,20 @@
  * The later steps slot into handle_ipv4/handle_ipv6 between the source check and
  * forward_ip(), where the comments "step N" mark them.
  *
- * ARP and IPv6 Neighbour Discovery: the agent gives every pod a permanent neighbour entry
- * for its gateway pointing at the host-side veth's MAC, and /32 and /128 addresses with
- * an on-link default route through that gateway. A pod therefore never resolves anything
- * but its gateway and never needs an answer, so ARP (after its sender is checked) and
- * link-local ICMPv6 go to the node's stack rather than to a responder here. */
+ * ARP and IPv6 Neighbour Discovery: a pod has /32 and /128 addresses and an on-link
+ * default route through its gateway, so the only neighbour it ever resolves is the
+ * gateway, and the agent gives it a permanent neighbour entry for it (the host-side veth's
+ * MAC). Should a pod resolve anyway (its entry removed, or a runtime that does not set
+ * one), this program answers: every address but the pod's own is behind the host side,
+ * so an ARP request or a Neighbour Solicitation for any other address is answered with
+ * the host-side MAC, in place, and sent back with bpf_redirect() (Calico answers the same
+ * way with proxy ARP; no gateway address needs to be configured anywhere). */
 #include "lib/common.h"
 #include "lib/arp.h"
 #include "lib/drop_reasons.h"
 #include "lib/endpoint.h"
 #include "lib/metrics.h"
+#include "lib/ndisc.h"
 #include "lib/parse.h"
 #include "lib/redirect.h"
 
@@ -74,12 +78,60 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, const struct packe
 	return forward_ip(skb, info, dst);
 }
 
-/* fe80::/10 (RFC 4291 2.5.6) or :: (2.5.2, the source of DAD probes). */
+/* :: (RFC 4291 2.5.2, the source of DAD probes). */
+static __always_inline bool ipv6_is_unspecified(const __be32 *addr)
+{
+	return (addr[0] | addr[1] | addr[2] | addr[3]) == 0;
+}
+
+/* fe80::/10 (RFC 4291 2.5.6) or ::. */
 static __always_inline bool ipv6_is_link_local_or_unspecified(const __be32 *addr)
 {
 	if ((addr[0] & bpf_htonl(0xffc00000)) == bpf_htonl(0xfe800000))
 		return true;
-	return (addr[0] | addr[1] | addr[2] | addr[3]) == 0;
+	return ipv6_is_unspecified(addr);
+}
+
+/* Answers a Neighbour Solicitation for any address but the pod's own (see the top of the
+ * file). Returns true with the verdict in *verdict, or false when the packet is not such a
+ * solicitation (then no helper has touched it and packet pointers stay valid). A DAD
+ * probe (source ::, RFC 4862 5.4.2) is never answered: an answer would tell the pod its
+ * address is taken. */
+static __always_inline bool answer_neighbour_solicitation(struct __sk_buff *skb, const struct packet_info *info,
+							  const struct endpoint_info *src, int *verdict)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ipv6hdr *ip6 = data + info->l3_off;
+	struct nd_message *ns;
+	struct nd_frame na;
+	__u8 macs[2 * ETH_ALEN];
+
+	if ((void *)(ip6 + 1) > data_end)
+		return false;
+	ns = nd_solicitation(data_end, ip6);
+	if (!ns)
+		return false;
+	if (ipv6_is_unspecified(ip6->saddr.in6_u.u6_addr32))
+		return false;
+	if ((src->flags & ENDPOINT_F_IPV6) && ipv6_equal(ns->target, src->ipv6))
+		return false;
+	/* The option must speak for the sender (RFC 4861 7.2.3 records it as the sender's
+	 * address); the frame's source was checked already. */
+	if (!mac_equal(ns->opt_mac, src->mac)) {
+		*verdict = account_drop(skb, info, FROM_POD_DIR, DROP_SPOOFED_MAC);
+		return true;
+	}
+
+	nd_advertisement(&na, ip6, ns, src->host_mac);
+	__builtin_memcpy(macs, src->mac, ETH_ALEN);
+	__builtin_memcpy(macs + ETH_ALEN, src->host_mac, ETH_ALEN);
+	if (bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0) < 0 ||
+	    bpf_skb_store_bytes(skb, info->l3_off, &na, sizeof(na), 0) < 0)
+		*verdict = account_drop(skb, info, FROM_POD_DIR, DROP_INVALID_PACKET);
+	else
+		*verdict = account_forward(skb, info, FROM_POD_DIR, bpf_redirect(skb->ifindex, 0));
+	return true;
 }
 
 static __always_inline int handle_ipv6(struct __sk_buff *skb, const struct packet_info *info,
@@ -92,6 +144,12 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb, const struct packe
 
 	if ((void *)(ip6 + 1) > data_end)
 		return account_drop(skb, info, FROM_POD_DIR, DROP_INVALID_PACKET);
+	if (ip6->nexthdr == IPPROTO_ICMPV6) {
+		int verdict;
+
+		if (answer_neighbour_solicitation(skb, info, src, &verdict))
+			return verdict;
+	}
 	/* Link-scoped control traffic (Neighbour/Router Discovery, MLD, DAD) from the pod's
 	 * link-local address: it may not leave the link (RFC 4291 2.5.6), so it is never
 	 * delivered to another pod; the node's stack answers or discards it. */
@@ -119,16 +177,23 @@ static __always_inline int handle_arp(struct __sk_buff *skb, const struct packet
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
 	struct arp_eth_ipv4 *arp = parse_arp(data, data_end, info->l3_off);
 	__be32 sender;
 
-	if (!arp)
+	if (!arp || (void *)(eth + 1) > data_end)
 		return account_drop(skb, info, FROM_POD_DIR, DROP_INVALID_PACKET);
 	if (!mac_equal(arp->sender_mac, src->mac))
 		return account_drop(skb, info, FROM_POD_DIR, DROP_SPOOFED_MAC);
 	sender = arp_ipv4(arp->sender_ip);
 	if (sender != 0 && (!(src->flags & ENDPOINT_F_IPV4) || sender != src->ipv4))
 		return account_drop(skb, info, FROM_POD_DIR, DROP_SPOOFED_IP);
+	/* A request for another address (not a probe, not gratuitous ARP for its own):
+	 * answered in place with the host-side MAC and sent back to the pod. */
+	if (arp->op == bpf_htons(ARP_OP_REQUEST) && sender != 0 && arp_ipv4(arp->target_ip) != sender) {
+		arp_reply_in_place(eth, arp, src->host_mac);
+		return account_forward(skb, info, FROM_POD_DIR, bpf_redirect(skb->ifindex, 0));
+	}
 	return account_forward(skb, info, FROM_POD_DIR, TC_ACT_OK);
 }
 

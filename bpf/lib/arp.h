@@ -35,12 +35,34 @@ static __always_inline struct arp_eth_ipv4 *parse_arp(void *data, void *data_end
 	return arp;
 }
 
+#define ARP_OP_REQUEST 1
+#define ARP_OP_REPLY 2
+
 static __always_inline __be32 arp_ipv4(const __u8 *bytes)
 {
 	__be32 v;
 
 	__builtin_memcpy(&v, bytes, sizeof(v));
 	return v;
+}
+
+/* Turns the request at data + off into its reply, in place (RFC 826 "Packet Reception":
+ * swap sender and target, fill in our hardware address, set the opcode to reply) and
+ * readdresses the Ethernet header from host_mac to the requester. The frame keeps its
+ * length and has no checksum, so nothing else changes. The caller sends it back out of the
+ * device it came from with bpf_redirect(). */
+static __always_inline void arp_reply_in_place(struct ethhdr *eth, struct arp_eth_ipv4 *arp, const __u8 *host_mac)
+{
+	__u8 requested_ip[4];
+
+	__builtin_memcpy(requested_ip, arp->target_ip, 4);
+	arp->op = bpf_htons(ARP_OP_REPLY);
+	__builtin_memcpy(arp->target_mac, arp->sender_mac, ETH_ALEN);
+	__builtin_memcpy(arp->target_ip, arp->sender_ip, 4);
+	__builtin_memcpy(arp->sender_mac, host_mac, ETH_ALEN);
+	__builtin_memcpy(arp->sender_ip, requested_ip, 4);
+	__builtin_memcpy(eth->h_dest, arp->target_mac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, host_mac, ETH_ALEN);
 }
 
 #endif /* MEMBRANE_ARP_H */

@@ -165,6 +165,26 @@ public sealed class EndpointLiveTests : IDisposable
     }
 
     [SkippableFact]
+    public void WithoutTheStaticNeighbourEntryThePodResolvesItsGatewayThroughTheProgram()
+    {
+        _plumber.Add(_a);
+        var b = _plumber.Add(_b);
+        var podIndex = _podA.Netlink.GetLink("eth0").Index;
+        _podA.Netlink.DeleteNeighbour(podIndex, Gateway4);
+        _podA.Netlink.DeleteNeighbour(podIndex, Gateway6);
+
+        Assert.Equal(IPStatus.Success, Ping(_podA, V4(_b)));
+        Assert.Equal(IPStatus.Success, Ping(_podA, V6(_b)));
+
+        // The pod learned the host side's MAC from the program's ARP reply and NA.
+        var learned = _podA.Netlink.GetNeighbours(interfaceIndex: podIndex);
+        var hostMac = _node.Netlink.GetLink(_a.ResolvedHostInterface).MacAddress;
+        Assert.Contains(learned, n => n.Address.Equals(Gateway4) && Equals(n.LinkAddress, hostMac));
+        Assert.Contains(learned, n => n.Address.Equals(Gateway6) && Equals(n.LinkAddress, hostMac));
+        Assert.NotEqual(b.HostMac, hostMac);
+    }
+
+    [SkippableFact]
     public async Task ASpoofedSourceAddressIsDroppedCountedAndReported()
     {
         var a = _plumber.Add(_a);

@@ -93,13 +93,33 @@ public sealed class FromPodTestRunTests : IDisposable
         return b.Finish();
     });
 
-    private static byte[] Arp(MacAddress senderMac, Ipv4Address senderIp) => Build(buf =>
+    private static readonly Ipv4Address Gateway4 = Ipv4Address.Parse("198.18.0.1");
+    private static readonly Ipv6Address Gateway6 = Ipv6Address.Parse("fd00:198:18::1");
+
+    private static byte[] Arp(MacAddress senderMac, Ipv4Address senderIp, Ipv4Address? target = null) => Build(buf =>
     {
         var b = new PacketBuilder(buf);
         b.Ethernet(MacAddress.Broadcast, SourceMac);
-        b.Arp(ArpOperation.Request, senderMac, senderIp, new MacAddress(0), Ipv4Address.Parse("198.18.0.1"));
+        b.Arp(ArpOperation.Request, senderMac, senderIp, new MacAddress(0), target ?? Gateway4);
         return b.Finish();
     });
+
+    private static byte[] NeighbourSolicitation(Ipv6Address source, Ipv6Address target, MacAddress optionMac) => Build(buf =>
+    {
+        var b = new PacketBuilder(buf);
+        // To the target's solicited-node multicast group (RFC 4291 2.7.1), as Linux sends it.
+        b.Ethernet(MacAddress.Parse("33:33:ff:00:00:01"), SourceMac);
+        b.Ipv6(source, Ipv6Address.Parse("ff02::1:ff00:1"), hopLimit: 255);
+        b.NeighborSolicitation(target, optionMac);
+        return b.Finish();
+    });
+
+    private void AssertToTheStackUnchanged(byte[] packet)
+    {
+        var (verdict, output) = Run(packet);
+        Assert.Equal(DatapathObjects.TcActOk, verdict);
+        Assert.Equal(packet, output);
+    }
 
     private ulong Count(int reason) => _datapath.PacketsFor(reason);
 
@@ -220,11 +240,32 @@ public sealed class FromPodTestRunTests : IDisposable
     }
 
     [SkippableFact]
-    public void ArpFromThePodItselfGoesToTheStack()
+    public void AnArpRequestForTheGatewayIsAnsweredInPlaceWithTheHostSideMac()
     {
-        Assert.Equal(DatapathObjects.TcActOk, Run(Arp(SourceMac, Source4)).Verdict);
-        // An ARP probe (RFC 5227) has sender IP 0.0.0.0.
-        Assert.Equal(DatapathObjects.TcActOk, Run(Arp(SourceMac, new Ipv4Address(0))).Verdict);
+        var (verdict, output) = Run(Arp(SourceMac, Source4));
+
+        // bpf_redirect(skb->ifindex) sends the reply back out of the host side to the pod.
+        Assert.Equal(DatapathObjects.TcActRedirect, verdict);
+        Assert.Equal(SourceMac, MacAddress.Read(output));
+        Assert.Equal(SourceHostMac, MacAddress.Read(output.AsSpan(6)));
+        var arp = ArpHeader.Read(output.AsSpan(14));
+        Assert.Equal((ushort)ArpOperation.Reply, arp.Operation);
+        Assert.Equal(SourceHostMac, arp.SenderMac);
+        Assert.Equal(Gateway4, arp.SenderIpv4);
+        Assert.Equal(SourceMac, arp.TargetMac);
+        Assert.Equal(Source4, arp.TargetIpv4);
+        Assert.Equal(1ul, Count(0));
+    }
+
+    [SkippableFact]
+    public void ArpProbesAndGratuitousArpGoToTheStack()
+    {
+        // A probe (RFC 5227 2.1.1) has sender IP 0.0.0.0; an answer would say the address is taken.
+        var probe = Arp(SourceMac, new Ipv4Address(0), target: Source4);
+        AssertToTheStackUnchanged(probe);
+        // Gratuitous ARP announces the pod's own address.
+        var announcement = Arp(SourceMac, Source4, target: Source4);
+        AssertToTheStackUnchanged(announcement);
     }
 
     [SkippableFact]
@@ -236,15 +277,64 @@ public sealed class FromPodTestRunTests : IDisposable
         Assert.Equal(1ul, Count((int)EndpointDropReason.SpoofedMac));
     }
 
+    [SkippableTheory]
+    [InlineData("fd00:198:18::10")] // from the pod's address
+    [InlineData("fe80::10")]        // from its link-local address
+    public void ANeighbourSolicitationForTheGatewayIsAnsweredWithAnAdvertisement(string source)
+    {
+        var from = Ipv6Address.Parse(source);
+        var (verdict, output) = Run(NeighbourSolicitation(from, Gateway6, SourceMac));
+
+        Assert.Equal(DatapathObjects.TcActRedirect, verdict);
+        Assert.Equal(SourceMac, MacAddress.Read(output));
+        Assert.Equal(SourceHostMac, MacAddress.Read(output.AsSpan(6)));
+        var ip6 = output.AsSpan(14, 40);
+        Assert.Equal(255, ip6[7]); // RFC 4861 7.1.2
+        Assert.Equal(Gateway6, Ipv6Address.Read(ip6[8..]));
+        Assert.Equal(from, Ipv6Address.Read(ip6[24..]));
+        var na = output.AsSpan(54);
+        Assert.Equal(32, na.Length);
+        Assert.Equal(Icmpv6Types.NeighborAdvertisement, na[0]);
+        Assert.Equal(0xe0u, na[4]); // Router | Solicited | Override
+        Assert.Equal(Gateway6, Ipv6Address.Read(na[8..]));
+        Assert.Equal(NdOptionTypes.TargetLinkLayerAddress, na[24]);
+        Assert.Equal(1, na[25]);
+        Assert.Equal(SourceHostMac, MacAddress.Read(na[26..]));
+        // RFC 4443 2.3: the checksum covers the pseudo-header (RFC 8200 8.1) and the message.
+        var pseudo = new byte[40];
+        ip6.Slice(8, 32).CopyTo(pseudo);
+        BinaryPrimitives.WriteUInt32BigEndian(pseudo.AsSpan(32), (uint)na.Length);
+        pseudo[39] = IpProtocols.Icmpv6;
+        Assert.True(InternetChecksum.IsValid(na, InternetChecksum.Sum(pseudo)), "ICMPv6 checksum of the advertisement is wrong");
+    }
+
     [SkippableFact]
-    public void LinkLocalNeighbourDiscoveryGoesToTheStack()
+    public void DuplicateAddressDetectionAndSolicitationsForThePodsOwnAddressGoToTheStack()
+    {
+        // DAD (RFC 4862 5.4.2) comes from ::; an answer would make the pod give its address up.
+        var dad = NeighbourSolicitation(Ipv6Address.Parse("::"), Source6, SourceMac);
+        AssertToTheStackUnchanged(dad);
+        var own = NeighbourSolicitation(Ipv6Address.Parse("fe80::10"), Source6, SourceMac);
+        AssertToTheStackUnchanged(own);
+    }
+
+    [SkippableFact]
+    public void ASolicitationWhoseOptionNamesAnotherMacIsDropped()
+    {
+        var (verdict, _) = Run(NeighbourSolicitation(Source6, Gateway6, DestinationMac));
+        Assert.Equal(DatapathObjects.TcActShot, verdict);
+        Assert.Equal(1ul, Count((int)EndpointDropReason.SpoofedMac));
+    }
+
+    [SkippableFact]
+    public void LinkLocalControlTrafficGoesToTheStack()
     {
         var packet = Build(buf =>
         {
             var b = new PacketBuilder(buf);
-            b.Ethernet(MacAddress.Parse("33:33:ff:00:00:01"), SourceMac);
-            b.Ipv6(Ipv6Address.Parse("fe80::10"), Ipv6Address.Parse("ff02::1:ff00:1"), hopLimit: 255);
-            b.NeighborSolicitation(Ipv6Address.Parse("fd00:198:18::1"), SourceMac);
+            b.Ethernet(MacAddress.Parse("33:33:00:00:00:02"), SourceMac);
+            b.Ipv6(Ipv6Address.Parse("fe80::10"), Ipv6Address.Parse("ff02::2"), hopLimit: 255);
+            b.RouterSolicitation(SourceMac);
             return b.Finish();
         });
         var (verdict, output) = Run(packet);
