@@ -117,6 +117,19 @@ public class RobustnessTests
         Assert.NotEqual(0, sink);
     }
 
+    [Fact]
+    public void ArbitraryBytesNeverThrowForAnyLinkType()
+    {
+        Gen.Select(Gen.Byte.Array[0, 256], Gen.OneOfConst(LinkType.Ethernet, LinkType.RawIp, LinkType.Ipv4, LinkType.Ipv6, LinkType.Seed))
+            .Sample((bytes, link) =>
+            {
+                int errors = 0;
+                Walk(bytes, link, null, ref errors);
+                Walk(bytes, link, new DissectorOptions { AllowTruncated = true }, ref errors);
+                FlowKeyExtractor.TryExtract(bytes, link, DissectorOptions.Default, out _);
+            }, iter: 20_000);
+    }
+
     private static long Walk(ReadOnlySpan<byte> frame, LinkType link, DissectorOptions? options, ref int errors)
     {
         long h = 0;

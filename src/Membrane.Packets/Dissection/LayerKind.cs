@@ -60,7 +60,7 @@ public static class LayerNames
 
     /// <summary>
     /// Wireshark's protocol (display-filter) name: <c>eth vlan arp ip ipv6 tcp udp icmp icmpv6 vxlan geneve ah esp data</c>,
-    /// <c>seed</c> for the seed frame, and <c>ipv6.hopopts ipv6.routing ipv6.fragment ipv6.dstopts</c> for the
+    /// <c>seed</c> for the seed frame, and <c>ipv6.hopopts ipv6.routing ipv6.fraghdr ipv6.dstopts</c> for the
     /// IPv6 extension headers (Wireshark dissects those inside <c>ipv6</c>).
     /// </summary>
     public static string Wireshark(LayerKind kind) => kind switch
@@ -72,7 +72,7 @@ public static class LayerNames
         LayerKind.IPv6 => "ipv6",
         LayerKind.Ipv6HopByHop => "ipv6.hopopts",
         LayerKind.Ipv6Routing => "ipv6.routing",
-        LayerKind.Ipv6Fragment => "ipv6.fragment",
+        LayerKind.Ipv6Fragment => "ipv6.fraghdr",
         LayerKind.Ipv6DestinationOptions => "ipv6.dstopts",
         LayerKind.Ah => "ah",
         LayerKind.Esp => "esp",
