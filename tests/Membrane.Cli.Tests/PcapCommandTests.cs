@@ -206,7 +206,10 @@ public sealed class PcapCommandTests : IDisposable
         Assert.Contains("    Source Address: 198.18.0.1 [ip.src]", lines);
         Assert.Contains("Virtual eXtensible Local Area Network [vxlan] at byte 50", lines);
         Assert.Contains("    VXLAN Network Identifier (VNI): 291 [vxlan.vni]", lines);
-        Assert.Contains("    TCP Flags: ··········S· [tcp.flags.str]", lines);
+        // Refinements of a field sit one step under it, as in tshark's subtrees.
+        Assert.Contains("    Flags: 0x02 [ip.flags]", lines);
+        Assert.Contains("        Don't fragment: 1 [ip.flags.df]", lines);
+        Assert.Contains("        TCP Flags: ··········S· [tcp.flags.str]", lines);
         Assert.Contains("IEEE 802.1ad [ieee8021ad] at byte 14", lines);
         Assert.Equal(_frames.Count, lines.Count(l => l.StartsWith("Frame ", StringComparison.Ordinal)));
     }

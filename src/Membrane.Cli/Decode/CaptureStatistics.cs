@@ -173,7 +173,14 @@ internal sealed class CaptureStatistics : DecodeWriter
         output.WriteLine(string.Create(c, $"packets per second:   {PacketsPerSecond:F1}"));
         output.WriteLine(string.Create(c, $"packets with errors:  {PacketsWithErrors}"));
         output.WriteLine();
-        output.WriteLine("Protocol hierarchy");
+        output.WriteLine("Packets containing each protocol");
+        output.WriteLine(string.Create(c, $"{"protocol",-40}{"packets",10}{"bytes",14}"));
+        foreach (var (protocol, counts) in Protocols)
+        {
+            output.WriteLine(string.Create(c, $"{protocol,-40}{counts.Packets,10}{counts.Bytes,14}"));
+        }
+        output.WriteLine();
+        output.WriteLine("Protocol hierarchy (as tshark -z io,phs)");
         output.WriteLine(string.Create(c, $"{"protocol",-40}{"packets",10}{"bytes",14}"));
         foreach (var child in Hierarchy.Children)
         {

@@ -5,8 +5,10 @@ namespace Membrane.Cli.Decode;
 /// <summary>
 /// The human rendering, shaped like <c>tshark -V</c>: a line per packet, a heading per layer
 /// (its protocol's full name, filter name and byte offset), then one indented
-/// <c>Label: value [field.name]</c> line per field; a quoted packet (inside an ICMP error)
-/// is indented one step further; errors close the packet, each with its byte offset.
+/// <c>Label: value [field.name]</c> line per field; a field that refines the one above it
+/// (<c>ip.flags.df</c> under <c>ip.flags</c>, <c>tcp.options.mss</c> under <c>tcp.options</c>) is
+/// indented under it, as tshark's subtrees are; a quoted packet (inside an ICMP error) is indented
+/// one step further; errors close the packet, each with its byte offset.
 /// </summary>
 internal sealed class TextDecodeWriter : DecodeWriter
 {
@@ -15,6 +17,9 @@ internal sealed class TextDecodeWriter : DecodeWriter
     private readonly byte[] _number = new byte[TsharkFormat.MaxScalarLength];
     private readonly List<(string Reason, int Offset, string Message)> _errors = [];
     private int _depth;
+
+    // The last field written at the layer's top level: a field whose name extends it is its child.
+    private string? _parent;
     private bool _firstPacket = true;
 
     public TextDecodeWriter(Stream output)
@@ -61,6 +66,7 @@ internal sealed class TextDecodeWriter : DecodeWriter
     internal override void BeginLayer(string protocol, int offset, int depth)
     {
         _depth = depth;
+        _parent = null;
         WriteIndent(depth);
         WriteString(Protocols.Title(protocol));
         Write(" ["u8);
@@ -78,7 +84,13 @@ internal sealed class TextDecodeWriter : DecodeWriter
 
     protected override void WriteField(string name, string label, ReadOnlySpan<byte> value)
     {
-        WriteIndent(_depth + 1);
+        var child = _parent is not null && name.Length > _parent.Length && name[_parent.Length] == '.' &&
+            name.StartsWith(_parent, StringComparison.Ordinal);
+        if (!child)
+        {
+            _parent = name;
+        }
+        WriteIndent(_depth + (child ? 2 : 1));
         WriteString(label);
         Write(": "u8);
         Write(value);
