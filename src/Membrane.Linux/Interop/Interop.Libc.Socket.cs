@@ -19,6 +19,46 @@ internal static unsafe partial class Libc
     internal const int MSG_TRUNC = 0x20;
     internal const int MSG_DONTWAIT = 0x40;
 
+    /// <summary>SO_TIMESTAMPNS (asm-generic/socket.h, SO_TIMESTAMPNS_OLD): stamp received packets in ns.</summary>
+    internal const int SO_TIMESTAMPNS = 35;
+
+    /// <summary>SIOCGSTAMPNS (asm-generic/sockios.h): the timestamp of the last packet received.</summary>
+    internal const nuint SIOCGSTAMPNS = 0x8907;
+
+    /// <summary>struct timespec (64-bit).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct Timespec
+    {
+        public long tv_sec;
+        public long tv_nsec;
+    }
+
+    internal const int AF_INET = 2;
+    internal const int SOCK_DGRAM = 2;
+
+    /// <summary>SIOCETHTOOL (linux/sockios.h): the legacy ethtool ioctl.</summary>
+    internal const nuint SIOCETHTOOL = 0x8946;
+
+    // linux/ethtool.h commands taking a struct ethtool_value
+    internal const uint ETHTOOL_GTXCSUM = 0x16;
+    internal const uint ETHTOOL_STXCSUM = 0x17;
+
+    /// <summary>struct ethtool_value (linux/ethtool.h).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct EthtoolValue
+    {
+        public uint cmd;
+        public uint data;
+    }
+
+    /// <summary>struct ifreq (linux/if.h), 40 bytes on 64-bit: a 16-byte name, then a union whose ifr_data is used here.</summary>
+    [StructLayout(LayoutKind.Sequential, Size = 40)]
+    internal struct IfreqData
+    {
+        public fixed byte ifr_name[16];
+        public void* ifr_data;
+    }
+
     /// <summary>ETH_P_ALL (linux/if_ether.h): every protocol, for AF_PACKET.</summary>
     internal const ushort ETH_P_ALL = 0x0003;
 

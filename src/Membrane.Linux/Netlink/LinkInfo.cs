@@ -72,4 +72,14 @@ public sealed record LinkInfo(
 {
     /// <summary>True when the link is administratively up.</summary>
     public bool IsUp => (Flags & LinkFlags.Up) != 0;
+
+    /// <summary>
+    /// The hardware type (ifi_type, ARPHRD_* in linux/if_arp.h): 1 for Ethernet framing (veth,
+    /// VXLAN, dummy), 772 for loopback (which also carries an Ethernet header), 0xFFFE for
+    /// devices without a link-layer header (tun, WireGuard).
+    /// </summary>
+    public ushort HardwareType { get; init; }
+
+    /// <summary>True when packets on this link start with an Ethernet header (ARPHRD_ETHER or ARPHRD_LOOPBACK).</summary>
+    public bool HasEthernetHeader => HardwareType is 1 or 772;
 }

@@ -251,6 +251,7 @@ public sealed partial class Rtnetlink
         {
             return false;
         }
+        var hardwareType = BinaryPrimitives.ReadUInt16LittleEndian(payload.Slice(2));
         var index = BinaryPrimitives.ReadInt32LittleEndian(payload.Slice(4));
         var flags = (LinkFlags)BinaryPrimitives.ReadUInt32LittleEndian(payload.Slice(8));
         string? name = null;
@@ -301,7 +302,7 @@ public sealed partial class Rtnetlink
         {
             return false;
         }
-        link = new LinkInfo(index, name, flags, mtu, mac, kind, parent, master, operState, netnsId);
+        link = new LinkInfo(index, name, flags, mtu, mac, kind, parent, master, operState, netnsId) { HardwareType = hardwareType };
         return true;
     }
 }

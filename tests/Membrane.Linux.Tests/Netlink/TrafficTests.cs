@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text;
 using Membrane.Linux.Namespaces;
 using Membrane.Linux.Netlink;
+using Membrane.Linux.Sockets;
 using Membrane.Linux.Tests.Namespaces;
 using Membrane.Testing;
 
@@ -146,12 +147,22 @@ public sealed class TrafficTests
         Assert.Null(a.Netlink.FindLink(peerName));
     }
 
-    /// <summary>veth a↔b, 198.18.0.1/24 + fd00:198:18::1/64 in a, .2 / ::2 in b, both up.</summary>
-    internal static (string NameInA, string NameInB) Connect(NetNsFixture a, NetNsFixture b)
+    /// <summary>
+    /// veth a↔b, 198.18.0.1/24 + fd00:198:18::1/64 in a, .2 / ::2 in b, both up. With
+    /// <paramref name="completeChecksums"/> transmit checksum offload is turned off on both
+    /// ends, so captured TCP/UDP frames carry real checksums instead of partial ones.
+    /// </summary>
+    internal static (string NameInA, string NameInB) Connect(NetNsFixture a, NetNsFixture b, bool completeChecksums = false)
     {
         var nameA = RunPrefix.Next("a");
         var nameB = RunPrefix.Next("b");
         var (la, lb) = a.CreateVethTo(b, nameA, nameB);
+        if (completeChecksums)
+        {
+            a.Run(() => Ethtool.SetTransmitChecksumOffload(nameA, false));
+            b.Run(() => Ethtool.SetTransmitChecksumOffload(nameB, false));
+            Assert.False(a.Run(() => Ethtool.GetTransmitChecksumOffload(nameA)));
+        }
         a.Netlink.AddAddress(la.Index, A4, 24);
         a.Netlink.AddAddress(la.Index, A6, 64, AddressFlags.NoDad);
         b.Netlink.AddAddress(lb.Index, B4, 24);
