@@ -64,6 +64,29 @@ public sealed class BpfLinkTests
     }
 
     [SkippableFact]
+    public void TcxEgressFiltersWhatADeviceSends()
+    {
+        using var scope = new BpfTestScope(BpfFeature.Tcx);
+        using var lab = new TwoNamespaceLab();
+        using var obj = BpfObject.Load(BpfObjects.PathOf(BpfObjects.TestFilter));
+        using var prog = obj.FindProgram("test_filter_egress");
+        using var verdict = obj.FindMap<VerdictKey, VerdictValue>("verdict");
+        using var metrics = obj.FindPerCpuMap<MetricsKey, MetricsValue>("metrics");
+        verdict.Update(VerdictKey.For(TestPackets.Udp, Port), new VerdictValue { Action = VerdictAction.Drop });
+
+        using var link = lab.A.Run(() => BpfLink.AttachTcx(prog, lab.IfindexA, TcDirection.Egress));
+        var attached = lab.A.Run(() => BpfAttachments.List(lab.IfindexA));
+        Assert.Equal([new BpfAttachment(BpfHook.TcxEgress, prog.Id, link.Id)], attached);
+
+        Assert.Equal(0, lab.SendUdpAToB(Port, 3));
+        var perCpu = new MetricsValue[metrics.CpuCount];
+        var key = new MetricsKey { Reason = (byte)DropReason.Policy, Direction = Direction.Egress, L3 = 4, L4Protocol = TestPackets.Udp };
+        Assert.True(metrics.TryLookup(key, perCpu));
+        Assert.Equal(3ul, perCpu.Aggregate(0ul, (s, v) => s + v.Packets));
+        Assert.Equal(2, lab.SendUdpAToB(Port + 1, 2));
+    }
+
+    [SkippableFact]
     public void ATcxLinkPinnedByAnExitedProcessKeepsFilteringUntilThePinIsRemoved()
     {
         using var scope = new BpfTestScope(BpfFeature.Tcx);

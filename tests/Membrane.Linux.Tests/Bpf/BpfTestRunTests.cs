@@ -183,6 +183,20 @@ public sealed class BpfTestRunTests : IDisposable
     }
 
     [SkippableFact]
+    public void TheEgressEntryCountsUnderEgress()
+    {
+        using var egress = _obj.FindProgram("test_filter_egress");
+        var packet = TestPackets.Ipv4(TestPackets.Tcp, 1, 2);
+        Assert.Equal(BpfObjects.TcActOk, egress.TestRun(packet, new byte[packet.Length]).ReturnValue);
+        var key = new MetricsKey { Reason = 0, Direction = Direction.Egress, L3 = 4, L4Protocol = TestPackets.Tcp };
+        var perCpu = new MetricsValue[_metrics.CpuCount];
+        Assert.True(_metrics.TryLookup(key, perCpu));
+        Assert.Equal(1ul, perCpu.Aggregate(0ul, (s, v) => s + v.Packets));
+        Assert.Equal((ulong)packet.Length, perCpu.Aggregate(0ul, (s, v) => s + v.Bytes));
+        Assert.Equal(0ul, Packets(DropReason.Forwarded, 4, TestPackets.Tcp)); // nothing under ingress
+    }
+
+    [SkippableFact]
     public void RepeatRunsTheProgramThatManyTimesAndReportsTheKernelDuration()
     {
         var packet = TestPackets.Ipv4(TestPackets.Udp, 1, 2);
