@@ -134,9 +134,30 @@ internal static partial class PacketDecoder
                     w.Mac(option.Type == 1 ? "icmpv6.opt.src_linkaddr" : "icmpv6.opt.target_linkaddr",
                         option.Type == 1 ? "Source Link-layer address" : "Target Link-layer address", value);
                     break;
+                case 3 when value.Length == 30:
+                    // Prefix information (RFC 4861 §4.6.2; R flag from RFC 6275 §7.2).
+                    var flags = value[1];
+                    w.Uint("icmpv6.opt.prefix.length", "Prefix Length", option.PrefixLength);
+                    w.Hex("icmpv6.opt.prefix.flag", "Flag", flags, 2);
+                    w.Bool("icmpv6.opt.prefix.flag.l", "On-link", option.OnLinkFlag);
+                    w.Bool("icmpv6.opt.prefix.flag.a", "Autonomous address-configuration", option.AutonomousFlag);
+                    w.Bool("icmpv6.opt.prefix.flag.r", "Router address", (flags & 0x20) != 0);
+                    w.Uint("icmpv6.opt.prefix.flag.reserved", "Reserved", (ulong)(flags & 0x1F));
+                    w.Uint("icmpv6.opt.prefix.valid_lifetime", "Valid Lifetime", option.ValidLifetime);
+                    w.Uint("icmpv6.opt.prefix.preferred_lifetime", "Preferred Lifetime", option.PreferredLifetime);
+                    w.Ipv6("icmpv6.opt.prefix", "Prefix", value.Slice(14, 16));
+                    break;
                 case 5 when value.Length == 6:
-                    w.Bytes("icmpv6.opt.reserved", "Reserved", value.Slice(0, 2));
+                    // MTU (RFC 4861 §4.6.4): two reserved bytes (Wireshark shows them without a value), then the MTU.
                     w.Uint("icmpv6.opt.mtu", "MTU", option.Mtu);
+                    break;
+                case 25 when value.Length >= 6:
+                    // Recursive DNS servers (RFC 8106 §5.1): two reserved bytes, a lifetime, then addresses.
+                    w.Uint("icmpv6.opt.rdnss.lifetime", "Lifetime", ReadUInt32(value.Slice(2)));
+                    for (var a = 6; a + 16 <= value.Length; a += 16)
+                    {
+                        w.Ipv6("icmpv6.opt.rdnss", "Recursive DNS Servers", value.Slice(a, 16));
+                    }
                     break;
             }
         }

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Membrane.Capture;
 using Membrane.Packets;
 using Membrane.Testing;
@@ -155,6 +156,19 @@ internal static class TestCaptures
         b.Ethernet(MacAddress.Parse("33:33:00:00:00:01"), MacA);
         b.Ipv6(LinkLocal, Ipv6Address.Parse("ff02::1"), hopLimit: 255);
         b.RouterAdvertisement(64, managed: true, otherConfig: false, routerLifetime: 1800, reachableTime: 30000, retransTimer: 1000, sourceLinkLayerAddress: MacA);
+        // Prefix information (fd00:198:18::/64, on-link, autonomous), MTU and a recursive DNS server.
+        Span<byte> prefix = stackalloc byte[30];
+        prefix[0] = 64;
+        prefix[1] = 0xC0;
+        BinaryPrimitives.WriteUInt32BigEndian(prefix.Slice(2), 86400);
+        BinaryPrimitives.WriteUInt32BigEndian(prefix.Slice(6), 14400);
+        Ipv6Address.Parse("fd00:198:18::").Write(prefix.Slice(14));
+        b.NdOption(NdOptionTypes.PrefixInformation, prefix);
+        b.NdOption(NdOptionTypes.Mtu, [0, 0, 0, 0, 0x05, 0xDC]);
+        Span<byte> rdnss = stackalloc byte[22];
+        BinaryPrimitives.WriteUInt32BigEndian(rdnss.Slice(2), 600);
+        V6A.Write(rdnss.Slice(6));
+        b.NdOption(25, rdnss);
         frames.Add(Finish(ref b));
         b = new PacketBuilder(buffer);
         b.Ethernet(MacAddress.Parse("33:33:00:00:00:02"), MacB);
