@@ -292,6 +292,38 @@ public sealed class EndpointLiveTests : IDisposable
     }
 
     [SkippableFact]
+    public async Task ConcurrentAddsAndDeletesLeaveNothingBehind()
+    {
+        const int count = 12;
+        var pods = Enumerable.Range(0, count).Select(_ => new NetNsFixture("pc")).ToArray();
+        try
+        {
+            var requests = pods.Select((p, i) => Request(p, 100 + i)).ToArray();
+            var built = await Task.WhenAll(requests.Select(r => Task.Run(() => _plumber.Add(r))));
+
+            Assert.Equal(count, built.Select(b => b.HostIfindex).Distinct().Count());
+            Assert.Equal(count, _datapath.ListEndpoints().Count);
+            Assert.All(requests, r => Assert.Empty(_plumber.Check(r)));
+            Assert.Equal(IPStatus.Success, Ping(pods[0], V6(requests[^1])));
+
+            await Task.WhenAll(requests.Select(r => Task.Run(() => _plumber.Delete(r))));
+
+            Assert.Empty(_datapath.ListEndpoints());
+            Assert.Empty(_datapath.EndpointsByIp.Keys);
+            Assert.All(built, b => Assert.Null(_node.Netlink.FindLink(b.HostInterface)));
+            Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(built[0].LinkPinPath)!));
+            Assert.DoesNotContain(_node.Netlink.GetRoutes(AddressFamily.InterNetwork), r => r.Type == RouteType.Unicast && PodCidr4.Contains(r.Destination.BaseAddress));
+        }
+        finally
+        {
+            foreach (var pod in pods)
+            {
+                pod.Dispose();
+            }
+        }
+    }
+
+    [SkippableFact]
     public void ASecondInstanceAdoptsThePinsAndTrafficKeepsFlowing()
     {
         var a = _plumber.Add(_a);
