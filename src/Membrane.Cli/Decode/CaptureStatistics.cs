@@ -119,7 +119,8 @@ internal sealed class CaptureStatistics : DecodeWriter
     internal override void BeginLayer(string protocol, int offset, int depth)
     {
         _layers.Add(protocol);
-        if (depth == 0 && !protocol.StartsWith("ipv6.", StringComparison.Ordinal))
+        if (depth == 0 && protocol is not (Decode.Protocols.Ipv6HopByHop or Decode.Protocols.Ipv6Routing
+            or Decode.Protocols.Ipv6Fragment or Decode.Protocols.Ipv6DestinationOptions))
         {
             _chain.Add(protocol);
         }

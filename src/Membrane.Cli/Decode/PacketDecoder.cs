@@ -118,11 +118,11 @@ internal static partial class PacketDecoder
                 Ipv6Extension(ref state, layer.AsIpv6Extension(packet));
                 break;
             case LayerKind.Ah:
-                w.BeginLayer("ah", layer.Offset, depth);
+                w.BeginLayer(Protocols.Ah, layer.Offset, depth);
                 Ah(w, layer.AsIpv6Extension(packet));
                 break;
             case LayerKind.Esp:
-                w.BeginLayer("esp", layer.Offset, depth);
+                w.BeginLayer(Protocols.Esp, layer.Offset, depth);
                 // RFC 4303 §2: the SPI and sequence number are all that is in the clear.
                 w.Hex("esp.spi", "ESP SPI", ReadUInt32(packet.Slice(layer.Offset)), 8);
                 w.Uint("esp.sequence", "ESP Sequence", ReadUInt32(packet.Slice(layer.Offset + 4)));
@@ -232,10 +232,10 @@ internal static partial class PacketDecoder
 
     private static string ExtensionProtocol(LayerKind kind) => kind switch
     {
-        LayerKind.Ipv6HopByHop => "ipv6.hopopts",
-        LayerKind.Ipv6Routing => "ipv6.routing",
-        LayerKind.Ipv6Fragment => "ipv6.fraghdr",
-        _ => "ipv6.dstopts",
+        LayerKind.Ipv6HopByHop => Protocols.Ipv6HopByHop,
+        LayerKind.Ipv6Routing => Protocols.Ipv6Routing,
+        LayerKind.Ipv6Fragment => Protocols.Ipv6Fragment,
+        _ => Protocols.Ipv6DestinationOptions,
     };
 
     private static string ReasonName(ParseErrorReason reason) => reason switch

@@ -13,6 +13,15 @@ internal static class Protocols
     public const string Arp = "arp";
     public const string Ip = "ip";
     public const string Ipv6 = "ipv6";
+
+    // Wireshark dissects each IPv6 extension header as a protocol of its own (frame.protocols lists them).
+    public const string Ipv6HopByHop = "ipv6.hopopts";
+    public const string Ipv6Routing = "ipv6.routing";
+    public const string Ipv6Fragment = "ipv6.fraghdr";
+    public const string Ipv6DestinationOptions = "ipv6.dstopts";
+    public const string Ah = "ah";
+    public const string Esp = "esp";
+
     public const string Tcp = "tcp";
     public const string Udp = "udp";
     public const string Icmp = "icmp";
@@ -20,9 +29,6 @@ internal static class Protocols
     public const string Vxlan = "vxlan";
     public const string Geneve = "geneve";
     public const string Seed = "seed";
-
-    /// <summary>Every layer name the decoder can emit, in the order the stats table lists them.</summary>
-    public static readonly string[] All = [Eth, Vlan, Ieee8021ad, Arp, Ip, Ipv6, Icmp, Icmpv6, Tcp, Udp, Vxlan, Geneve, Seed];
 
     public static string Title(string protocol) => protocol switch
     {
@@ -32,6 +38,12 @@ internal static class Protocols
         Arp => "Address Resolution Protocol",
         Ip => "Internet Protocol Version 4",
         Ipv6 => "Internet Protocol Version 6",
+        Ipv6HopByHop => "IPv6 Hop-by-Hop Option",
+        Ipv6Routing => "Routing Header for IPv6",
+        Ipv6Fragment => "Fragment Header for IPv6",
+        Ipv6DestinationOptions => "Destination Options for IPv6",
+        Ah => "Authentication Header",
+        Esp => "Encapsulating Security Payload",
         Tcp => "Transmission Control Protocol",
         Udp => "User Datagram Protocol",
         Icmp => "Internet Control Message Protocol",
