@@ -113,6 +113,17 @@ public sealed unsafe class BpfLink : IDisposable
         return new BpfLink(fd, info);
     }
 
+    /// <summary>
+    /// Detaches the program now, even while pins or other fds still hold the link
+    /// (BPF_LINK_DETACH, Linux 5.9); the link object stays, defunct, until its last reference goes.
+    /// </summary>
+    public void Detach()
+    {
+        var attr = new BpfLinkDetachAttr { LinkFd = (uint)Handle.Fd };
+        var ret = Interop.Bpf.Call(Interop.Bpf.BPF_LINK_DETACH, &attr, sizeof(BpfLinkDetachAttr));
+        BpfException.ThrowIfNegative(ret, $"detach link {Id}");
+    }
+
     /// <summary>Closes the fd: detaches the program unless the link is pinned or held elsewhere.</summary>
     public void Dispose() => Handle.Dispose();
 }

@@ -14,6 +14,7 @@ internal static unsafe partial class Bpf
 
     internal const int BPF_PROG_QUERY = 16;
     internal const int BPF_LINK_CREATE = 28;
+    internal const int BPF_LINK_DETACH = 34;
 
     internal const uint BPF_XDP = 37;
     internal const uint BPF_TCX_INGRESS = 46;
@@ -41,6 +42,13 @@ internal struct BpfLinkCreateAttr
     public uint TargetIfindex;
     public uint AttachType;
     public uint Flags;
+}
+
+/// <summary>The link_detach member of union bpf_attr (link_fd@0).</summary>
+[StructLayout(LayoutKind.Sequential, Size = 8)]
+internal struct BpfLinkDetachAttr
+{
+    public uint LinkFd;
 }
 
 /// <summary>The query member of union bpf_attr (Linux 6.6 layout, 64 bytes).</summary>

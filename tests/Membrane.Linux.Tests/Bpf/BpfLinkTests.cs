@@ -84,6 +84,14 @@ public sealed class BpfLinkTests
         Assert.True(metrics.TryLookup(key, perCpu));
         Assert.Equal(3ul, perCpu.Aggregate(0ul, (s, v) => s + v.Packets));
         Assert.Equal(2, lab.SendUdpAToB(Port + 1, 2));
+
+        // A pinned link can still be detached on purpose (agent cleanup), pin or not.
+        var pin = Path.Combine(scope.PinDir, "egress");
+        link.Pin(pin);
+        link.Detach();
+        Assert.Empty(lab.A.Run(() => BpfAttachments.List(lab.IfindexA)));
+        Assert.Equal(3, lab.SendUdpAToB(Port, 3));
+        BpfFs.Unpin(pin);
     }
 
     [SkippableFact]
