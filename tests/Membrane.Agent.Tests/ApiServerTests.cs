@@ -137,6 +137,24 @@ public sealed class ApiServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheDatapathViewsAreServed()
+    {
+        var added = await _client.CniAddAsync(Add("c1"));
+        _datapath.Metrics.Add(new BpfMetricEntry { Reason = "forwarded", ReasonCode = 0, Direction = "egress", Packets = 3, Bytes = 210 });
+        var map = Assert.Single(await _client.BpfEndpointsAsync());
+        Assert.Equal(added.EndpointId, map.EndpointId); // joined by ifindex: the double does not know the id
+        Assert.Equal("198.18.0.2", map.Ipv4);
+        var metric = Assert.Single(await _client.BpfMetricsAsync());
+        Assert.Equal(("forwarded", 3ul, 210ul), (metric.Reason, metric.Packets, metric.Bytes));
+
+        _datapath.FailRead = new IOException("bpf(BPF_MAP_GET_NEXT_KEY): Operation not permitted");
+        var error = await Assert.ThrowsAsync<MembraneApiException>(() => _client.BpfMetricsAsync());
+        Assert.Equal(HttpStatusCode.InternalServerError, error.Status);
+        Assert.Equal(ErrorCodes.KernelFailure, error.Error.Code);
+        Assert.Equal("failed to read the datapath's counters: bpf(BPF_MAP_GET_NEXT_KEY): Operation not permitted", error.Error.Message);
+    }
+
+    [Fact]
     public async Task ErrorsCarryTheirCodeAndHttpStatus()
     {
         var check = await Assert.ThrowsAsync<MembraneApiException>(() =>

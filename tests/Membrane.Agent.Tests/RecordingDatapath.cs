@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Membrane.Agent.Endpoints;
+using Membrane.Api;
 
 namespace Membrane.Agent.Tests;
 
@@ -9,6 +10,7 @@ namespace Membrane.Agent.Tests;
 /// </summary>
 public sealed class RecordingDatapath : IEndpointDatapath
 {
+    private readonly ConcurrentDictionary<string, int> _ifindexes = new();
     private int _ifindex = 100;
 
     public string Description => "recording test double";
@@ -50,6 +52,7 @@ public sealed class RecordingDatapath : IEndpointDatapath
             throw failure;
         }
         var index = Interlocked.Increment(ref _ifindex);
+        _ifindexes[spec.HostInterface] = index;
         return new DatapathEndpoint(spec.HostInterface, index, $"02:00:00:00:{index >> 8:x2}:{index & 0xff:x2}", $"0a:00:00:00:{index >> 8:x2}:{index & 0xff:x2}");
     }
 
@@ -63,6 +66,34 @@ public sealed class RecordingDatapath : IEndpointDatapath
         Kernel.TryRemove(spec.HostInterface, out _);
         return Task.CompletedTask;
     }
+
+    /// <summary>The counters ReadMetricsAsync reports.</summary>
+    public List<BpfMetricEntry> Metrics { get; } = [];
+
+    /// <summary>When set, the map and counter reads throw this.</summary>
+    public Exception? FailRead { get; set; }
+
+    /// <summary>The "endpoint map": one entry per endpoint in <see cref="Kernel"/> with the ifindex CreateAsync gave it.</summary>
+    public Task<IReadOnlyList<BpfEndpointEntry>> ListMapEndpointsAsync(CancellationToken ct)
+    {
+        if (FailRead is { } failure)
+        {
+            return Task.FromException<IReadOnlyList<BpfEndpointEntry>>(failure);
+        }
+        IReadOnlyList<BpfEndpointEntry> entries = _ifindexes
+            .Where(kv => Kernel.TryGetValue(kv.Key, out _))
+            .Select(kv => new BpfEndpointEntry
+            {
+                IfIndex = kv.Value,
+                Ipv4 = Kernel[kv.Key].Addresses.FirstOrDefault(a => a.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)?.Address.ToString(),
+                Identity = Kernel[kv.Key].Identity,
+            })
+            .ToList();
+        return Task.FromResult(entries);
+    }
+
+    public Task<IReadOnlyList<BpfMetricEntry>> ReadMetricsAsync(CancellationToken ct) =>
+        FailRead is { } failure ? Task.FromException<IReadOnlyList<BpfMetricEntry>>(failure) : Task.FromResult<IReadOnlyList<BpfMetricEntry>>(Metrics);
 
     public Task<IReadOnlyList<string>> CheckAsync(EndpointSpec spec, DatapathEndpoint current, CancellationToken ct)
     {

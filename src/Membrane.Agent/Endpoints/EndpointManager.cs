@@ -284,6 +284,23 @@ public sealed class EndpointManager
     /// <summary>The endpoint with <paramref name="id"/>, or null.</summary>
     public EndpointInfo? Get(long id) => _store.Read(tx => tx.GetEndpoint(id)) is { } row ? Info(row) : null;
 
+    /// <summary>
+    /// The kernel's endpoint map (GET /v1/bpf/endpoints), each entry named by the agent's
+    /// endpoint id where the datapath did not say (matched by host ifindex).
+    /// </summary>
+    public async Task<IReadOnlyList<BpfEndpointEntry>> ListMapEndpointsAsync(CancellationToken ct)
+    {
+        var entries = await _datapath.ListMapEndpointsAsync(ct).ConfigureAwait(false);
+        var byIfIndex = _store.Read(tx => tx.ListEndpoints())
+            .Where(e => e.HostIfIndex != 0)
+            .GroupBy(e => e.HostIfIndex)
+            .ToDictionary(g => g.Key, g => g.First().Id);
+        return entries
+            .Select(e => e.EndpointId is null && byIfIndex.TryGetValue(e.IfIndex, out var id) ? e with { EndpointId = id } : e)
+            .OrderBy(e => e.IfIndex)
+            .ToList();
+    }
+
     /// <summary>How many endpoints there are.</summary>
     public int Count => _store.Read(tx => tx.CountEndpoints());
 

@@ -1,5 +1,6 @@
 using Membrane.Agent.Identities;
 using Membrane.Agent.Ipam;
+using Membrane.Api;
 
 namespace Membrane.Agent.Endpoints;
 
@@ -65,4 +66,14 @@ public interface IEndpointDatapath
 
     /// <summary>Checks that the endpoint is wired as built; returns what is wrong (empty: all well).</summary>
     Task<IReadOnlyList<string>> CheckAsync(EndpointSpec spec, DatapathEndpoint current, CancellationToken ct);
+
+    /// <summary>
+    /// The datapath's endpoint map as the kernel holds it (GET /v1/bpf/endpoints). Entries
+    /// without an <see cref="BpfEndpointEntry.EndpointId"/> get the agent's id of the endpoint
+    /// with the same host ifindex.
+    /// </summary>
+    Task<IReadOnlyList<BpfEndpointEntry>> ListMapEndpointsAsync(CancellationToken ct);
+
+    /// <summary>The datapath's per-reason counters, summed over CPUs (GET /v1/bpf/metrics).</summary>
+    Task<IReadOnlyList<BpfMetricEntry>> ReadMetricsAsync(CancellationToken ct);
 }

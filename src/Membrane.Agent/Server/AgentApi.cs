@@ -59,6 +59,8 @@ internal static class AgentApi
             await WriteAsync(ctx, response, ApiJsonContext.Default.CniGcResponse).ConfigureAwait(false);
         });
         app.MapGet("/v1/endpoints", ctx => WriteAsync(ctx, endpoints.List().ToList(), ApiJsonContext.Default.ListEndpointInfo));
+        app.MapGet("/v1/bpf/endpoints", ctx => BpfEndpointsAsync(ctx, endpoints));
+        app.MapGet("/v1/bpf/metrics", ctx => BpfMetricsAsync(ctx, endpoints.Datapath));
         app.MapGet("/v1/endpoints/{id}", ctx =>
         {
             var text = (string?)ctx.Request.RouteValues["id"] ?? "";
@@ -93,6 +95,31 @@ internal static class AgentApi
         StateDir = Path.GetFullPath(facts.Options.StateDir),
         UptimeSeconds = Math.Round((facts.Time.GetUtcNow() - facts.StartedAt).TotalSeconds, 3),
     };
+
+    private static async Task BpfEndpointsAsync(HttpContext ctx, EndpointManager endpoints)
+    {
+        var entries = await Kernel(() => endpoints.ListMapEndpointsAsync(ctx.RequestAborted), "list the datapath's endpoint map").ConfigureAwait(false);
+        await WriteAsync(ctx, entries.ToList(), ApiJsonContext.Default.ListBpfEndpointEntry).ConfigureAwait(false);
+    }
+
+    private static async Task BpfMetricsAsync(HttpContext ctx, IEndpointDatapath datapath)
+    {
+        var metrics = await Kernel(() => datapath.ReadMetricsAsync(ctx.RequestAborted), "read the datapath's counters").ConfigureAwait(false);
+        await WriteAsync(ctx, metrics.ToList(), ApiJsonContext.Default.ListBpfMetricEntry).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs a datapath read; a failure is the kernel's (code 101), not the agent's.</summary>
+    private static async Task<T> Kernel<T>(Func<Task<T>> read, string what)
+    {
+        try
+        {
+            return await read().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not AgentException and not OperationCanceledException)
+        {
+            throw new AgentException(ErrorCodes.KernelFailure, $"failed to {what}: {e.Message}", e.GetType().Name, e);
+        }
+    }
 
     private static string Version { get; } =
         typeof(AgentApi).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
