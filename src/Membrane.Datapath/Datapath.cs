@@ -50,8 +50,9 @@ public sealed partial class Datapath : IDisposable
 
     private const string LinksDirectory = "links";
 
-    private Datapath(string pinDirectory, BpfProgram program, BpfMap endpoints, BpfMap endpointsByIp, BpfMap metrics, BpfMap events, BpfMap eventSeq, bool adopted)
+    private Datapath(string pinDirectory, BpfProgram program, BpfMap endpoints, BpfMap endpointsByIp, BpfMap metrics, BpfMap events, BpfMap eventSeq, bool adopted, bool stale = false)
     {
+        IsStale = stale;
         PinDirectory = pinDirectory;
         Program = program;
         Endpoints = new BpfMap<uint, EndpointInfo>(endpoints);
@@ -67,6 +68,16 @@ public sealed partial class Datapath : IDisposable
 
     /// <summary>True when this instance reopened pins left by an earlier one instead of loading the object.</summary>
     public bool Adopted { get; }
+
+    /// <summary>
+    /// True when the adopted program is not the one the object file holds (its kernel tag,
+    /// a hash of the instructions with map references blanked, differs): the pins come from
+    /// another build. The adopted program keeps forwarding; loading the new one without
+    /// losing the maps' state needs libbpf's map reuse (bpf_map__reuse_fd), which
+    /// Membrane.Linux does not offer yet, so for now <see cref="RemovePins"/> and a fresh
+    /// start (which re-creates every endpoint) is the way to upgrade.
+    /// </summary>
+    public bool IsStale { get; }
 
     /// <summary>The from_pod program (attach it with <see cref="AttachEndpoint"/>; test-run it in tests).</summary>
     public BpfProgram Program { get; }
@@ -101,17 +112,18 @@ public sealed partial class Datapath : IDisposable
                 new IOException($"{options.PinRoot} is not on a bpffs mount"));
         }
         Directory.CreateDirectory(dir);
-        return File.Exists(Path.Combine(dir, ProgramName)) ? Adopt(dir) : LoadAndPin(dir, options.ObjectPath);
+        return File.Exists(Path.Combine(dir, ProgramName)) ? Adopt(dir, options.ObjectPath) : LoadAndPin(dir, options.ObjectPath);
     }
 
-    private static Datapath Adopt(string dir)
+    private static Datapath Adopt(string dir, string objectPath)
     {
         var opened = new List<IDisposable>();
         try
         {
             var program = Track(opened, BpfProgram.OpenPinned(Path.Combine(dir, ProgramName)));
             var maps = PinnedMaps.Select(name => Track(opened, OpenPinnedMap(dir, name))).ToArray();
-            return new Datapath(dir, program, maps[0], maps[1], maps[2], maps[3], maps[4], adopted: true);
+            var stale = TagOf(objectPath) != program.Tag;
+            return new Datapath(dir, program, maps[0], maps[1], maps[2], maps[3], maps[4], adopted: true, stale);
         }
         catch
         {
@@ -129,6 +141,17 @@ public sealed partial class Datapath : IDisposable
                 new FileNotFoundException($"the program is pinned but map {name} is not", path));
         }
         return BpfMap.OpenPinned(path);
+    }
+
+    /// <summary>
+    /// The kernel tag the object's program gets when loaded. Costs one load of the object
+    /// (maps created and freed again), once per agent start.
+    /// </summary>
+    private static string TagOf(string objectPath)
+    {
+        using var obj = BpfObject.Load(objectPath);
+        using var program = obj.FindProgram(ProgramName);
+        return program.Tag;
     }
 
     private static Datapath LoadAndPin(string dir, string objectPath)

@@ -32,11 +32,37 @@ public sealed class DatapathLifecycleTests : IDisposable
         }
         using var second = Datapath.Open(_scope.Options);
         Assert.True(second.Adopted);
+        Assert.False(second.IsStale);
         Assert.Equal(programId, second.Program.Id);
         Assert.Equal(mapId, second.Endpoints.Map.Id);
         Assert.Single(second.ListEndpoints());
         Assert.True(second.TryGetEndpointByAddress(System.Net.IPAddress.Parse("198.18.0.5"), out var entry));
         Assert.Equal(5, entry.Ifindex);
+    }
+
+    [SkippableFact]
+    public void AdoptingTheProgramOfAnotherBuildFlagsItStale()
+    {
+        // Another build of the same source: -Os instead of -O2 gives other instructions.
+        var clang = Requires.Tool("clang");
+        var other = Path.Combine(Path.GetTempPath(), RunPrefix.Next("from_pod") + ".o");
+        try
+        {
+            var (exit, _, stderr) = Tools.Run(clang, ["-Os", "-g", "-target", "bpf", "-mcpu=v3", "-I/usr/include/x86_64-linux-gnu",
+                "-c", Path.Combine(Tools.RepoRoot, "bpf", "from_pod.c"), "-o", other]);
+            Assert.True(exit == 0, stderr);
+            using (var old = Datapath.Open(_scope.Options with { ObjectPath = other }))
+            {
+                Assert.False(old.Adopted);
+            }
+            using var current = Datapath.Open(_scope.Options);
+            Assert.True(current.Adopted);
+            Assert.True(current.IsStale);
+        }
+        finally
+        {
+            File.Delete(other);
+        }
     }
 
     [SkippableFact]
