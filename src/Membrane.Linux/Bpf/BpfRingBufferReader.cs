@@ -52,7 +52,7 @@ public sealed unsafe class BpfRingBufferReader : IDisposable, IAsyncDisposable
     private long _received;
     private long _lost;
     private long _truncated;
-    private Exception? _pollError;
+    private BpfException? _pollError; // set by the poll thread before it completes the channel
 
     /// <summary>
     /// Starts reading <paramref name="map"/> (a ring buffer; this reader takes ownership).
@@ -66,6 +66,7 @@ public sealed unsafe class BpfRingBufferReader : IDisposable, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(slotSize);
         if (map.Type != BpfMapType.RingBuffer)
         {
+            map.Dispose(); // ownership was passed in, as with BpfMap<TKey, TValue>
             throw new ArgumentException($"failed to read map {map.Name}: it is a {map.Type} map, not a ring buffer", nameof(map));
         }
         _map = map;
@@ -84,6 +85,7 @@ public sealed unsafe class BpfRingBufferReader : IDisposable, IAsyncDisposable
         {
             var errno = (Errno)Marshal.GetLastPInvokeError();
             _self.Free();
+            map.Dispose();
             throw new BpfException($"open ring buffer {map.Name}", errno == Errno.None ? Errno.EINVAL : errno);
         }
         _thread = new Thread(PollLoop) { IsBackground = true, Name = $"bpf-ringbuf-{map.Name}" };
@@ -122,7 +124,7 @@ public sealed unsafe class BpfRingBufferReader : IDisposable, IAsyncDisposable
         }
         if (_pollError is { } error)
         {
-            throw new BpfException($"poll ring buffer {_map.Name}", error is BpfException b ? b.Errno : Errno.EIO, error);
+            throw error;
         }
     }
 

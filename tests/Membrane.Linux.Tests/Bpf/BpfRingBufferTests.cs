@@ -92,6 +92,15 @@ public sealed class BpfRingBufferTests
     }
 
     [SkippableFact]
+    public void OnlyRingBufferMapsCanBeRead()
+    {
+        using var scope = new BpfTestScope();
+        var e = Assert.Throws<ArgumentException>(() => new BpfRingBufferReader(BpfMap.Create(BpfMapType.Hash, 4, 4, 4, "mb_nothing")));
+        Assert.StartsWith("failed to read map mb_nothing: it is a Hash map", e.Message, StringComparison.Ordinal);
+        // The scope checks that the map's fd, handed over to the reader, was closed.
+    }
+
+    [SkippableFact]
     public async Task DisposeEndsTheEnumerationAndStopsThePollThread()
     {
         using var scope = new BpfTestScope(BpfFeature.RingBuffer);
