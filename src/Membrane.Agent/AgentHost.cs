@@ -212,6 +212,7 @@ public sealed class AgentHost : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = AgentApi.MaxRequestBodyBytes;
             kestrel.ListenUnixSocket(_options.SocketPath, listen => listen.Protocols = HttpProtocols.Http1);
         });
         builder.Services.AddRoutingCore();

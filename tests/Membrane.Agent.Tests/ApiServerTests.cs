@@ -190,6 +190,10 @@ public sealed class ApiServerTests : IAsyncLifetime
     [InlineData("null", "the body is null")]
     [InlineData("""{"containerId":"c1","ifName":"eth0"}""", "missing required properties including: 'netns'")]
     [InlineData("""{"containerId":"c1","ifName":"eth0","netns":"/x","mtu":"big"}""", "$.mtu")]
+    [InlineData("""{"containerId":"c1","ifName":"eth0","netns":"/x","labels":null}""", "labels")]
+    [InlineData("""{"containerId":"c1","ifName":"eth0","netns":"/x","labels":[{"key":"app"}]}""", "value")]
+    [InlineData("""{"containerId":null,"ifName":"eth0","netns":"/x"}""", "containerId")]
+    [InlineData("""[1,2,3]""", "CniAddRequest")]
     public async Task AMalformedBodyIs400WithCode6SayingWhatIsWrong(string body, string why)
     {
         var (status, error, raw) = await RawAsync(HttpMethod.Post, "v1/cni/add", body);

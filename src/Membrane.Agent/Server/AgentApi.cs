@@ -25,6 +25,18 @@ internal sealed record StatusFacts(AgentOptions Options, DateTimeOffset StartedA
 /// </summary>
 internal static class AgentApi
 {
+    /// <summary>The largest request body accepted (a GC with tens of thousands of attachments fits).</summary>
+    public const long MaxRequestBodyBytes = 4 << 20;
+
+    // Requests are decoded strictly: a null where the contract has a non-nullable member
+    // ("labels": null, a label without "value") is a decode failure (code 6) naming the member,
+    // not a NullReferenceException later. Answers use the shared context as it is.
+    private static readonly ApiJsonContext s_strict = new(new JsonSerializerOptions
+    {
+        RespectNullableAnnotations = true,
+        RespectRequiredConstructorParameters = true,
+    });
+
     public static void Map(WebApplication app, EndpointManager endpoints, StatusFacts facts, ILogger logger)
     {
         app.Use((ctx, next) => LogRequestAsync(ctx, next, logger));
@@ -36,25 +48,25 @@ internal static class AgentApi
         app.MapGet("/v1/status", ctx => WriteAsync(ctx, Status(endpoints, facts), ApiJsonContext.Default.StatusResponse));
         app.MapPost("/v1/cni/add", async ctx =>
         {
-            var request = await ReadAsync(ctx, ApiJsonContext.Default.CniAddRequest, "add").ConfigureAwait(false);
+            var request = await ReadAsync(ctx, s_strict.CniAddRequest, "add").ConfigureAwait(false);
             var response = await endpoints.AddAsync(request, ctx.RequestAborted).ConfigureAwait(false);
             await WriteAsync(ctx, response, ApiJsonContext.Default.CniAddResponse).ConfigureAwait(false);
         });
         app.MapPost("/v1/cni/del", async ctx =>
         {
-            var request = await ReadAsync(ctx, ApiJsonContext.Default.CniDelRequest, "del").ConfigureAwait(false);
+            var request = await ReadAsync(ctx, s_strict.CniDelRequest, "del").ConfigureAwait(false);
             await endpoints.DeleteAsync(request, ctx.RequestAborted).ConfigureAwait(false);
             ctx.Response.StatusCode = StatusCodes.Status204NoContent;
         });
         app.MapPost("/v1/cni/check", async ctx =>
         {
-            var request = await ReadAsync(ctx, ApiJsonContext.Default.CniCheckRequest, "check").ConfigureAwait(false);
+            var request = await ReadAsync(ctx, s_strict.CniCheckRequest, "check").ConfigureAwait(false);
             await endpoints.CheckAsync(request, ctx.RequestAborted).ConfigureAwait(false);
             ctx.Response.StatusCode = StatusCodes.Status204NoContent;
         });
         app.MapPost("/v1/cni/gc", async ctx =>
         {
-            var request = await ReadAsync(ctx, ApiJsonContext.Default.CniGcRequest, "gc").ConfigureAwait(false);
+            var request = await ReadAsync(ctx, s_strict.CniGcRequest, "gc").ConfigureAwait(false);
             var response = await endpoints.GarbageCollectAsync(request, ctx.RequestAborted).ConfigureAwait(false);
             await WriteAsync(ctx, response, ApiJsonContext.Default.CniGcResponse).ConfigureAwait(false);
         });

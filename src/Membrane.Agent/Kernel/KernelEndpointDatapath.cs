@@ -1,0 +1,121 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using Membrane.Agent.Endpoints;
+using Membrane.Api;
+using Membrane.Datapath;
+
+namespace Membrane.Agent.Kernel;
+
+/// <summary>
+/// The agent's datapath on the real kernel: the shared from-pod program and its pinned maps
+/// (<see cref="Datapath.Datapath"/>, adopted from bpffs when an earlier agent left them) and
+/// the per-endpoint veth, addresses, routes and tcx links (<see cref="EndpointPlumber"/>), in
+/// the namespace the agent runs in.
+/// </summary>
+public sealed class KernelEndpointDatapath : IEndpointDatapath, IDisposable
+{
+    private readonly Datapath.Datapath _datapath;
+    private readonly EndpointPlumber _plumber;
+
+    private KernelEndpointDatapath(Datapath.Datapath datapath, EndpointPlumber plumber)
+    {
+        _datapath = datapath;
+        _plumber = plumber;
+    }
+
+    /// <summary>
+    /// Loads (or adopts) the datapath for <paramref name="nodeName"/> and prepares the node:
+    /// unreachable routes for the pod CIDRs, forwarding on.
+    /// </summary>
+    public static KernelEndpointDatapath Open(string nodeName, IReadOnlyList<IPNetwork> podCidrs, string? pinRoot = null)
+    {
+        var options = new DatapathOptions { NodeName = nodeName };
+        if (pinRoot is not null)
+        {
+            options = options with { PinRoot = pinRoot };
+        }
+        var datapath = Datapath.Datapath.Open(options);
+        try
+        {
+            var plumber = new EndpointPlumber(datapath);
+            plumber.PrepareNode(podCidrs);
+            return new KernelEndpointDatapath(datapath, plumber);
+        }
+        catch
+        {
+            datapath.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc/>
+    public string Description =>
+        $"tcx ingress program {Datapath.Datapath.ProgramName} ({(_datapath.Adopted ? "adopted from pinned state" : "loaded")}{(_datapath.IsStale ? ", pinned program differs from bin/bpf: restart pods to update" : "")})";
+
+    /// <inheritdoc/>
+    public string PinPath => _datapath.PinDirectory;
+
+    /// <inheritdoc/>
+    public Task<DatapathEndpoint> CreateAsync(EndpointSpec spec, CancellationToken ct) =>
+        // The plumber blocks on netlink and namespace threads; keep it off the request thread.
+        Task.Run(() =>
+        {
+            var plumbed = _plumber.Add(ToRequest(spec));
+            return new DatapathEndpoint(plumbed.HostInterface, plumbed.HostIfindex, FormatMac(plumbed.HostMac), FormatMac(plumbed.PodMac));
+        }, ct);
+
+    /// <inheritdoc/>
+    public Task DeleteAsync(EndpointSpec spec, CancellationToken ct) => Task.Run(() => _plumber.Delete(ToRequest(spec)), ct);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<string>> CheckAsync(EndpointSpec spec, DatapathEndpoint current, CancellationToken ct) =>
+        Task.Run(() => _plumber.Check(ToRequest(spec)), ct);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<BpfEndpointEntry>> ListMapEndpointsAsync(CancellationToken ct) =>
+        Task.FromResult<IReadOnlyList<BpfEndpointEntry>>([.. _datapath.ListEndpoints().Select(e => new BpfEndpointEntry
+        {
+            IfIndex = e.Ifindex,
+            Ipv4 = e.Ipv4?.ToString(),
+            Ipv6 = e.Ipv6?.ToString(),
+            Mac = FormatMac(e.PodMac),
+            HostMac = FormatMac(e.HostMac),
+            Identity = e.Identity,
+        })]);
+
+    /// <inheritdoc/>
+    public Task<IReadOnlyList<BpfMetricEntry>> ReadMetricsAsync(CancellationToken ct) =>
+        // The map is keyed finer (L3, L4 protocol); operators read it by reason and direction.
+        Task.FromResult<IReadOnlyList<BpfMetricEntry>>([.. _datapath.ReadMetrics()
+            .GroupBy(m => (m.Reason, m.Direction))
+            .Select(g => new BpfMetricEntry
+            {
+                Reason = DatapathReasons.Name(g.Key.Reason),
+                ReasonCode = g.Key.Reason,
+                Direction = g.Key.Direction.ToString().ToLowerInvariant(),
+                Packets = g.Aggregate(0ul, (s, m) => s + m.Packets),
+                Bytes = g.Aggregate(0ul, (s, m) => s + m.Bytes),
+            })]);
+
+    private static EndpointRequest ToRequest(EndpointSpec spec) => new()
+    {
+        ContainerId = spec.ContainerId,
+        IfName = spec.IfName,
+        NetNsPath = spec.NetNs,
+        HostInterface = spec.HostInterface,
+        Mtu = spec.Mtu,
+        Identity = spec.Identity,
+        Addresses = [.. spec.Addresses.Select(a => new PodAddress(a.Address, a.Gateway))],
+    };
+
+    /// <summary>"02:42:ac:11:00:02", as ip(8) and Kubernetes print MACs.</summary>
+    private static string FormatMac(PhysicalAddress mac) =>
+        string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2", System.Globalization.CultureInfo.InvariantCulture)));
+
+    /// <summary>Closes the agent's handles; pins, links and maps stay so that pods keep forwarding.</summary>
+    public void Dispose()
+    {
+        _plumber.Dispose();
+        _datapath.Dispose();
+    }
+}
