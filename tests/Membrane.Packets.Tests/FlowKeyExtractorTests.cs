@@ -159,6 +159,122 @@ public class FlowKeyExtractorTests
     }
 
     [Fact]
+    public void AgreesWithTheDissectorOnMutatedFrames()
+    {
+        // Differential check: wherever the strict dissector accepts a (mutated) frame, the extractor's
+        // shortcuts must read the same outer addresses, protocol, ports, VLAN and VNI.
+        var corpus = RobustnessTests.Corpus();
+        var rng = new Random(4242);
+        var buffer = new byte[4096];
+        int compared = 0;
+        for (int n = 0; n < 100_000; n++)
+        {
+            var (original, link) = corpus[rng.Next(corpus.Count)];
+            original.CopyTo(buffer, 0);
+            int length = RobustnessTests.Mutate(rng, rng.Next(5), original, link, buffer, original.Length);
+            var frame = buffer.AsSpan(0, length);
+            if (link == LinkType.Seed || !Dissect(frame, link, out var expected))
+            {
+                continue;
+            }
+            Assert.True(FlowKeyExtractor.TryExtract(frame, link, DissectorOptions.Default, out var key), Convert.ToHexString(frame));
+            Assert.True(expected.Outer.Equals(key.Outer) || !expected.PortsKnown && SameAddresses(expected.Outer, key.Outer),
+                $"dissector {expected.Outer}, extractor {key.Outer}: {Convert.ToHexString(frame)}");
+            Assert.True((expected.HasVlan, expected.VlanId) == (key.HasVlan, key.VlanId), $"dissector vlan {expected.VlanId}, extractor {key}: {Convert.ToHexString(frame)}");
+            Assert.True((expected.Tunnel, expected.Vni) == (key.Tunnel, key.Vni), $"dissector {expected.Tunnel} {expected.Vni}, extractor {key}: {Convert.ToHexString(frame)}");
+            compared++;
+        }
+        Assert.True(compared > 20_000, $"only {compared} frames were accepted and compared");
+    }
+
+    private static bool SameAddresses(FiveTuple a, FiveTuple b) => a.Source == b.Source && a.Destination == b.Destination;
+
+    private struct Expected
+    {
+        public FiveTuple Outer;
+        public bool PortsKnown;
+        public bool HasVlan;
+        public ushort VlanId;
+        public TunnelKind Tunnel;
+        public uint Vni;
+    }
+
+    // The flow key as the dissector's layers give it (outer header only); false when the frame is rejected or has no IP.
+    private static bool Dissect(ReadOnlySpan<byte> frame, LinkType link, out Expected e)
+    {
+        e = default;
+        var d = new PacketDissector(frame, link);
+        bool ip = false;
+        while (d.TryNext(out var l))
+        {
+            if (l.Depth == 1 && l.Kind is LayerKind.IPv4 or LayerKind.IPv6 && e.Tunnel == TunnelKind.None)
+            {
+                e.Tunnel = TunnelKind.IpInIp;
+            }
+            if (l.Depth > 0 || (l.Flags & LayerFlags.InsideIcmpError) != 0)
+            {
+                continue;
+            }
+            switch (l.Kind)
+            {
+                case LayerKind.Vlan when !e.HasVlan:
+                    e.HasVlan = true;
+                    e.VlanId = l.AsVlan(frame).VlanId;
+                    break;
+                case LayerKind.IPv4 when !ip:
+                {
+                    ip = true;
+                    var h = l.AsIpv4(frame);
+                    e.Outer.Source = new IpAddress(h.Source);
+                    e.Outer.Destination = new IpAddress(h.Destination);
+                    e.Outer.Protocol = h.Protocol;
+                    e.Outer.Fragment = h.FragmentState;
+                    // The dissector leaves fragments as payload, so it cannot say what ports a first fragment has.
+                    e.PortsKnown = h.FragmentState == FragmentState.None;
+                    break;
+                }
+                case LayerKind.IPv6 when !ip:
+                {
+                    ip = true;
+                    var h = l.AsIpv6(frame);
+                    e.Outer.Source = new IpAddress(h.Source);
+                    e.Outer.Destination = new IpAddress(h.Destination);
+                    if (!h.TryFindUpperLayer(out var upper, out _))
+                    {
+                        return false;
+                    }
+                    e.Outer.Protocol = upper.Protocol;
+                    e.Outer.Fragment = upper.Fragment;
+                    e.PortsKnown = upper.Fragment == FragmentState.None;
+                    break;
+                }
+                case LayerKind.Tcp:
+                    e.Outer.SourcePort = l.AsTcp(frame).SourcePort;
+                    e.Outer.DestinationPort = l.AsTcp(frame).DestinationPort;
+                    break;
+                case LayerKind.Udp:
+                    e.Outer.SourcePort = l.AsUdp(frame).SourcePort;
+                    e.Outer.DestinationPort = l.AsUdp(frame).DestinationPort;
+                    break;
+                case LayerKind.Vxlan:
+                    e.Tunnel = TunnelKind.Vxlan;
+                    e.Vni = l.AsVxlan(frame).Vni;
+                    break;
+                case LayerKind.Geneve:
+                    e.Tunnel = TunnelKind.Geneve;
+                    e.Vni = l.AsGeneve(frame).Vni;
+                    break;
+            }
+        }
+        // The extractor also reads SCTP and UDP-Lite ports, which the dissector leaves as payload.
+        if (e.Outer.Protocol is 132 or 136)
+        {
+            e.PortsKnown = false;
+        }
+        return !d.HasError && ip;
+    }
+
+    [Fact]
     public void ExtractionAndDissectionAllocateNothing()
     {
         var frames = SampleFrames.All.ToArray();

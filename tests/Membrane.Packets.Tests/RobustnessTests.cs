@@ -10,7 +10,7 @@ public class RobustnessTests
 {
     private const int Mutations = 1_000_000;
 
-    private static List<(byte[] Frame, LinkType Link)> Corpus()
+    internal static List<(byte[] Frame, LinkType Link)> Corpus()
     {
         var corpus = SampleFrames.All.Select(f => (f.Frame, f.Link)).ToList();
         var pcg = new PCG(7, 1071);
@@ -31,8 +31,6 @@ public class RobustnessTests
         var sw = Stopwatch.StartNew();
         long sink = 0;
         int errors = 0;
-        Span<int> lengthFields = stackalloc int[64];
-
         for (int n = 0; n < Mutations; n++)
         {
             var (original, link) = corpus[rng.Next(corpus.Count)];
@@ -41,62 +39,7 @@ public class RobustnessTests
             int strategy = rng.Next(5);
             try
             {
-                switch (strategy)
-                {
-                    case 0: // bit flips
-                        for (int k = rng.Next(1, 5); k > 0; k--)
-                        {
-                            buffer[rng.Next(length)] ^= (byte)(1 << rng.Next(8));
-                        }
-                        break;
-                    case 1: // truncation
-                        length = rng.Next(length + 1);
-                        break;
-                    case 2: // length-field lies: rewrite a length/offset field the dissector relies on
-                    {
-                        int count = LengthFieldOffsets(original, link, lengthFields);
-                        if (count > 0)
-                        {
-                            int at = lengthFields[rng.Next(count)];
-                            if (at < 0)
-                            {
-                                // a nibble (IHL, TCP data offset): keep the other nibble
-                                at = -at - 1;
-                                buffer[at] = rng.Next(2) == 0 ? (byte)((buffer[at] & 0xF0) | rng.Next(16)) : (byte)((buffer[at] & 0x0F) | (rng.Next(16) << 4));
-                            }
-                            else
-                            {
-                                ushort lie = rng.Next(3) switch { 0 => (ushort)rng.Next(65536), 1 => (ushort)(BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(at)) + rng.Next(-16, 17)), _ => 0 };
-                                BinaryPrimitives.WriteUInt16BigEndian(buffer.AsSpan(at), lie);
-                            }
-                        }
-                        break;
-                    }
-                    case 3: // random byte overwrites
-                        for (int k = rng.Next(1, 8); k > 0; k--)
-                        {
-                            buffer[rng.Next(length)] = (byte)rng.Next(256);
-                        }
-                        break;
-                    default: // splice: delete or insert a run of bytes
-                    {
-                        int at = rng.Next(length);
-                        int run = rng.Next(1, 16);
-                        if (rng.Next(2) == 0)
-                        {
-                            run = Math.Min(run, length - at);
-                            buffer.AsSpan(at + run, length - at - run).CopyTo(buffer.AsSpan(at));
-                            length -= run;
-                        }
-                        else
-                        {
-                            original.AsSpan(at).CopyTo(buffer.AsSpan(at + run));
-                            rng.NextBytes(buffer.AsSpan(at, run));
-                            length += run;
-                        }
-                        break;
-                    }
-                }
+                length = Mutate(rng, strategy, original, link, buffer, length);
 
                 var frame = buffer.AsSpan(0, length);
                 sink += Walk(frame, link, null, ref errors);
@@ -128,6 +71,69 @@ public class RobustnessTests
                 Walk(bytes, link, new DissectorOptions { AllowTruncated = true }, ref errors);
                 FlowKeyExtractor.TryExtract(bytes, link, DissectorOptions.Default, out _);
             }, iter: 20_000);
+    }
+
+    /// <summary>Applies one deterministic mutation to <paramref name="buffer"/> (a copy of <paramref name="original"/>); returns the new length.</summary>
+    internal static int Mutate(Random rng, int strategy, byte[] original, LinkType link, byte[] buffer, int length)
+    {
+        Span<int> lengthFields = stackalloc int[64];
+        switch (strategy)
+        {
+            case 0: // bit flips
+                for (int k = rng.Next(1, 5); k > 0; k--)
+                {
+                    buffer[rng.Next(length)] ^= (byte)(1 << rng.Next(8));
+                }
+                break;
+            case 1: // truncation
+                length = rng.Next(length + 1);
+                break;
+            case 2: // length-field lies: rewrite a length/offset field the dissector relies on
+            {
+                int count = LengthFieldOffsets(original, link, lengthFields);
+                if (count > 0)
+                {
+                    int at = lengthFields[rng.Next(count)];
+                    if (at < 0)
+                    {
+                        // a nibble (IHL, TCP data offset): keep the other nibble
+                        at = -at - 1;
+                        buffer[at] = rng.Next(2) == 0 ? (byte)((buffer[at] & 0xF0) | rng.Next(16)) : (byte)((buffer[at] & 0x0F) | (rng.Next(16) << 4));
+                    }
+                    else
+                    {
+                        ushort lie = rng.Next(3) switch { 0 => (ushort)rng.Next(65536), 1 => (ushort)(BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(at)) + rng.Next(-16, 17)), _ => 0 };
+                        BinaryPrimitives.WriteUInt16BigEndian(buffer.AsSpan(at), lie);
+                    }
+                }
+                break;
+            }
+            case 3: // random byte overwrites
+                for (int k = rng.Next(1, 8); k > 0; k--)
+                {
+                    buffer[rng.Next(length)] = (byte)rng.Next(256);
+                }
+                break;
+            default: // splice: delete or insert a run of bytes
+            {
+                int at = rng.Next(length);
+                int run = rng.Next(1, 16);
+                if (rng.Next(2) == 0)
+                {
+                    run = Math.Min(run, length - at);
+                    buffer.AsSpan(at + run, length - at - run).CopyTo(buffer.AsSpan(at));
+                    length -= run;
+                }
+                else
+                {
+                    original.AsSpan(at).CopyTo(buffer.AsSpan(at + run));
+                    rng.NextBytes(buffer.AsSpan(at, run));
+                    length += run;
+                }
+                break;
+            }
+        }
+        return length;
     }
 
     private static long Walk(ReadOnlySpan<byte> frame, LinkType link, DissectorOptions? options, ref int errors)

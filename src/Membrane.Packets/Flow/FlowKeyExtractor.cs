@@ -51,8 +51,10 @@ public static class FlowKeyExtractor
         }
 
         byte proto = key.Outer.Protocol;
-        if (key.Outer.Fragment == FragmentState.NonFirst)
+        if (key.Outer.Fragment != FragmentState.None)
         {
+            // A tunnel inside a fragment is decapsulated only after reassembly (as the kernel does), and the
+            // dissector leaves fragments as payload: the first fragment's ports are all this key reports.
             return true;
         }
         if (proto == IpProtocols.Udp)
