@@ -82,8 +82,9 @@ public sealed unsafe class BpfObject : IDisposable
 
     /// <summary>
     /// Creates the maps and loads every program into the kernel. On failure the exception
-    /// carries everything libbpf printed, the verifier log included; on success that output
-    /// goes to <see cref="LibbpfLog.Logger"/> at debug level.
+    /// carries everything libbpf printed during the load, the verifier log included.
+    /// Warnings and information reach <see cref="LibbpfLog.Logger"/> as libbpf prints them
+    /// either way; libbpf's debug chatter is kept only for the exception.
     /// </summary>
     public void Load()
     {
