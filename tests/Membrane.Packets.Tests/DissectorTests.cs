@@ -217,6 +217,26 @@ public class DissectorTests
     }
 
     [Fact]
+    public void IcmpHeadersReadTheirQuotedDatagram()
+    {
+        var v4 = Frame("eth-ipv4-icmp-error-tcp");
+        var icmp = Walk(v4, out _)[2].AsIcmpv4(v4);
+        Assert.True(icmp.TryReadQuotedDatagram(out var quoted, out _));
+        Assert.Equal((SampleFrames.Pod1, IpProtocols.Tcp, (ushort)60), (quoted.Source, quoted.Protocol, quoted.TotalLength));
+        Assert.Equal(8, quoted.Payload.Length);
+
+        var echo = Frame("qinq-ipv4-icmp-echo");
+        Assert.False(Walk(echo, out _)[4].AsIcmpv4(echo).TryReadQuotedDatagram(out _, out var notError));
+        Assert.False(notError.IsError);
+
+        var v6 = Frame("eth-ipv6-icmpv6-packet-too-big");
+        var icmp6 = Walk(v6, out _)[2].AsIcmpv6(v6);
+        Assert.Equal(1280u, icmp6.Mtu);
+        Assert.True(icmp6.TryReadQuotedPacket(out var quoted6, out _));
+        Assert.Equal((SampleFrames.Pod6a, (ushort)1400, true), (quoted6.Source, quoted6.PayloadLength, quoted6.IsTruncated));
+    }
+
+    [Fact]
     public void NeighborDiscoveryFieldsAndOptionsAreExposed()
     {
         var ns = Frame("eth-ipv6-icmpv6-ns");

@@ -76,6 +76,27 @@ public readonly ref struct Icmpv4Header
     /// <summary>The whole message.</summary>
     public ReadOnlySpan<byte> Message => _data;
 
+    /// <summary>
+    /// Reads the IPv4 header an error message quotes (RFC 792: the original header plus 8 bytes, so its total
+    /// length may exceed what is here). False when this is not an error message (<paramref name="error"/> is then
+    /// None) or the quote is malformed (a typed error, offset from the ICMP header). Never throws.
+    /// </summary>
+    public bool TryReadQuotedDatagram(out Ipv4Header quoted, out ParseError error)
+    {
+        if (!IsError)
+        {
+            quoted = default;
+            error = default;
+            return false;
+        }
+        if (!Ipv4Header.TryRead(Body, allowTruncated: true, out quoted, out error))
+        {
+            error = error.WithOffset(Length);
+            return false;
+        }
+        return true;
+    }
+
     /// <summary>Verifies the checksum over the whole message (RFC 792).</summary>
     public ChecksumStatus VerifyChecksum() => InternetChecksum.IsValid(_data) ? ChecksumStatus.Good : ChecksumStatus.Bad;
 

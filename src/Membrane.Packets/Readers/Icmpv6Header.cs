@@ -104,6 +104,27 @@ public readonly ref struct Icmpv6Header
     /// <summary>The whole message.</summary>
     public ReadOnlySpan<byte> Message => _data;
 
+    /// <summary>
+    /// Reads the IPv6 header an error message quotes (RFC 4443 §2.4(c): as much of the invoking packet as
+    /// fits the minimum MTU). False when this is not an error message (<paramref name="error"/> is then
+    /// None) or the quote is malformed (a typed error, offset from the ICMPv6 header). Never throws.
+    /// </summary>
+    public bool TryReadQuotedPacket(out Ipv6Header quoted, out ParseError error)
+    {
+        if (!IsError)
+        {
+            quoted = default;
+            error = default;
+            return false;
+        }
+        if (!Ipv6Header.TryRead(Body, allowTruncated: true, out quoted, out error))
+        {
+            error = error.WithOffset(Length);
+            return false;
+        }
+        return true;
+    }
+
     /// <summary><c>icmpv6.nd.ns.target_address</c> / <c>icmpv6.nd.na.target_address</c> / redirect target (types 135–137).</summary>
     public Ipv6Address TargetAddress => Ipv6Address.Read(_data.Slice(8));
 
