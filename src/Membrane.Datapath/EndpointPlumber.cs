@@ -127,35 +127,13 @@ public sealed partial class EndpointPlumber : IDisposable
         var hostLink = _nodeNetlink.CreateVeth(host, request.IfName, podNs);
         undo.Push(() => IgnoreMissing(() => _nodeNetlink.DeleteLink(host)));
         _nodeNetlink.SetMtu(hostLink.Index, request.Mtu);
-        var podIndex = pod.GetLink(request.IfName).Index;
-        pod.SetMtu(podIndex, request.Mtu);
-
-        // Inside the pod. Links must be up before on-link routes through them are accepted.
-        pod.SetUp(pod.GetLink("lo").Index);
-        pod.SetUp(podIndex);
-        foreach (var a in request.Addresses)
-        {
-            // nodad: the address is ours by allocation; DAD would hold it tentative for ~1 s.
-            pod.AddAddress(podIndex, a.Address, a.HostPrefixLength, a.IsIpv4 ? AddressFlags.None : AddressFlags.NoDad);
-        }
-        _nodeNetlink.SetUp(hostLink.Index);
-        hostLink = _nodeNetlink.GetLink(hostLink.Index);
-        var podLink = pod.GetLink(podIndex);
+        var podLink = pod.GetLink(request.IfName);
+        pod.SetMtu(podLink.Index, request.Mtu);
         var hostMac = hostLink.MacAddress ?? throw new EndpointPlumbingException($"failed to read the MAC of {host}: the kernel reported none");
         var podMac = podLink.MacAddress ?? throw new EndpointPlumbingException($"failed to read the MAC of {request.IfName}: the kernel reported none");
-        foreach (var a in request.Addresses)
-        {
-            pod.AddNeighbour(podIndex, a.Gateway, hostMac, replace: true);
-            pod.AddRoute(new Route
-            {
-                Destination = a.IsIpv4 ? new IPNetwork(IPAddress.Any, 0) : new IPNetwork(IPAddress.IPv6Any, 0),
-                Gateway = a.Gateway,
-                OutputInterface = podIndex,
-                OnLink = true,
-            });
-        }
 
-        // The node: the entry before the program, so that its first packet finds it.
+        // The program is in place before the host side comes up: no packet of the pod
+        // reaches the node unchecked, and the entry is written before the program can run.
         var entry = new EndpointEntry(hostLink.Index,
             request.Addresses.FirstOrDefault(a => a.IsIpv4)?.Address,
             request.Addresses.FirstOrDefault(a => !a.IsIpv4)?.Address,
@@ -168,6 +146,29 @@ public sealed partial class EndpointPlumber : IDisposable
         {
             undo.Push(() => Datapath.DetachEndpoint(pin));
         }
+        _nodeNetlink.SetUp(hostLink.Index);
+
+        // Inside the pod. Links must be up before on-link routes through them are accepted.
+        pod.SetUp(pod.GetLink("lo").Index);
+        pod.SetUp(podLink.Index);
+        foreach (var a in request.Addresses)
+        {
+            // nodad: the address is ours by allocation; DAD would hold it tentative for ~1 s.
+            pod.AddAddress(podLink.Index, a.Address, a.HostPrefixLength, a.IsIpv4 ? AddressFlags.None : AddressFlags.NoDad);
+        }
+        foreach (var a in request.Addresses)
+        {
+            pod.AddNeighbour(podLink.Index, a.Gateway, hostMac, replace: true);
+            pod.AddRoute(new Route
+            {
+                Destination = a.IsIpv4 ? new IPNetwork(IPAddress.Any, 0) : new IPNetwork(IPAddress.IPv6Any, 0),
+                Gateway = a.Gateway,
+                OutputInterface = podLink.Index,
+                OnLink = true,
+            });
+        }
+
+        // The node's way back to the pod (its own traffic, replies of its stack).
         foreach (var a in request.Addresses)
         {
             // Removed with the veth; no undo step of its own.
@@ -182,9 +183,9 @@ public sealed partial class EndpointPlumber : IDisposable
     }
 
     /// <summary>
-    /// Removes the endpoint (CNI DEL): the link pin, the map entries, the veth pair (and with
-    /// it the pod's interface, its addresses, routes and neighbour entries, and the node's
-    /// routes through it). Whatever is already gone is skipped; calling it again is fine.
+    /// Removes the endpoint (CNI DEL): the veth pair (and with it the pod's interface, its
+    /// addresses, routes and neighbour entries, and the node's routes through it), the map
+    /// entries and the link pin. Whatever is already gone is skipped; calling it again is fine.
     /// </summary>
     public void Delete(EndpointRequest request)
     {
@@ -192,12 +193,15 @@ public sealed partial class EndpointPlumber : IDisposable
         var host = request.ResolvedHostInterface;
         try
         {
-            Datapath.DetachEndpoint(_datapath.LinkPinPath(host));
+            // The veth first: the pod's traffic stops before its program and entries go, so
+            // nothing of it reaches the node unchecked in between.
             var link = _nodeNetlink.FindLink(host);
             if (link is not null)
             {
+                IgnoreMissing(() => _nodeNetlink.DeleteLink(link.Index));
                 _datapath.DeleteEndpoint(link.Index);
             }
+            Datapath.DetachEndpoint(_datapath.LinkPinPath(host));
             foreach (var a in request.Addresses)
             {
                 // Without the veth its ifindex is unknown: remove an address entry only when
@@ -206,10 +210,6 @@ public sealed partial class EndpointPlumber : IDisposable
                 {
                     _datapath.DeleteEndpointByAddress(a.Address);
                 }
-            }
-            if (link is not null)
-            {
-                IgnoreMissing(() => _nodeNetlink.DeleteLink(link.Index));
             }
         }
         catch (Exception e) when (e is not EndpointPlumbingException and not ArgumentException)
