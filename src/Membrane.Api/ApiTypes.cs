@@ -68,6 +68,11 @@ public sealed record Attachment(
 public sealed record CniGcRequest
 {
     [JsonPropertyName("validAttachments")] public IReadOnlyList<Attachment> ValidAttachments { get; init; } = [];
+    /// <summary>
+    /// The network being collected (the config's <c>name</c>, as sent on ADD): only its
+    /// endpoints are candidates, so a GC of one network never removes another's. Null: all.
+    /// </summary>
+    [JsonPropertyName("network")] public string? Network { get; init; }
 }
 
 /// <summary>The answer to <see cref="CniGcRequest"/>.</summary>

@@ -265,6 +265,16 @@ public sealed class EndpointManagerTests : IDisposable
     }
 
     [Fact]
+    public async Task GcOfOneNetworkLeavesTheOthersAlone()
+    {
+        await _manager.AddAsync(Add("a1") with { Network = "net-a" }, default);
+        await _manager.AddAsync(Add("b1") with { Network = "net-b" }, default);
+        var response = await _manager.GarbageCollectAsync(new CniGcRequest { Network = "net-a" }, default);
+        Assert.Equal([new Attachment("a1", "eth0")], response.Released);
+        Assert.Equal("b1", Assert.Single(_manager.List()).ContainerId);
+    }
+
+    [Fact]
     public async Task FiftyConcurrentAddsGetDistinctAddressesAndFiftyDelsLeaveNothing()
     {
         _datapath.CreateDelay = TimeSpan.FromMilliseconds(20);

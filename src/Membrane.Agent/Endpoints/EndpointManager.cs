@@ -222,7 +222,8 @@ public sealed class EndpointManager
     }
 
     /// <summary>
-    /// CNI GC: removes every endpoint, and releases every allocation, whose attachment is not in
+    /// CNI GC: removes every endpoint (of the request's network, when it names one), and
+    /// releases every allocation without an endpoint, whose attachment is not in
     /// <paramref name="request"/>'s valid list. Endpoints whose ADD is still running when the GC
     /// starts are left alone (the runtime cannot have listed them yet). Collects as much as it
     /// can; if some endpoint could not be removed, reports that after trying the rest.
@@ -232,7 +233,7 @@ public sealed class EndpointManager
         const string op = "collect garbage";
         var valid = request.ValidAttachments.Select(a => new AllocationOwner(a.ContainerId, a.IfName)).ToHashSet();
         var candidates = _store.Read(tx => tx.ListEndpoints())
-            .Where(e => e.State != EndpointStates.Creating)
+            .Where(e => e.State != EndpointStates.Creating && (request.Network is null || e.Network == request.Network))
             .Select(e => new AllocationOwner(e.ContainerId, e.IfName))
             .Where(o => !valid.Contains(o))
             .ToList();

@@ -3,6 +3,7 @@ using System.Net.NetworkInformation;
 using Membrane.Agent.Endpoints;
 using Membrane.Api;
 using Membrane.Datapath;
+using Membrane.Linux.Bpf;
 
 namespace Membrane.Agent.Kernel;
 
@@ -33,6 +34,13 @@ public sealed class KernelEndpointDatapath : IEndpointDatapath, IDisposable
         if (pinRoot is not null)
         {
             options = options with { PinRoot = pinRoot };
+        }
+        else if (!BpfFs.IsBpfFs(BpfFs.DefaultRoot))
+        {
+            // As Cilium's agent does: a node whose bpffs is not mounted gets it mounted, since
+            // pins outside bpffs are impossible and without pins pods lose their datapath with
+            // the agent.
+            BpfFs.Mount(BpfFs.DefaultRoot);
         }
         var datapath = Datapath.Datapath.Open(options);
         try
