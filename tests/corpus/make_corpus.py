@@ -3,9 +3,9 @@
 
 Every frame below is built by scapy with fixed field values (no randomness, no wall clock),
 so two runs write byte-identical files. The frames cover each header the decoder dissects:
-IPv4 options and fragments, IPv6 extension headers, every TCP flag and option, UDP,
-ICMPv4/ICMPv6 echo, errors with the offending packet embedded and neighbour discovery,
-IPsec ESP, ARP, 802.1Q and 802.1ad stacks, VXLAN on 4789 and on Cilium's 8472, and Geneve with
+IPv4 options and fragments, IP-in-IP, IPv6 extension headers (segment routing too), every TCP
+flag and option, UDP, ICMPv4/ICMPv6 echo, errors with the offending packet embedded, redirects
+and neighbour discovery, IPsec ESP, ARP, 802.1Q and 802.1ad stacks, VXLAN on 4789 and on Cilium's 8472, and Geneve with
 several option TLVs. A few frames carry a wrong checksum on purpose.
 
 Run with Debian's python (the one that can import scapy):
@@ -19,10 +19,11 @@ import sys
 from pathlib import Path
 
 from scapy.all import (ARP, ICMP, IP, TCP, UDP, Dot1AD, Dot1Q, Ether, ICMPv6DestUnreach, ICMPv6EchoReply,
-                       ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6NDOptDstLLAddr, ICMPv6NDOptSrcLLAddr,
-                       ICMPv6PacketTooBig, ICMPv6TimeExceeded, IPerror, IPerror6, IPOption_EOL, IPOption_NOP,
-                       IPOption_RR, IPOption_Timestamp, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment,
-                       IPv6ExtHdrHopByHop, IPv6ExtHdrRouting, PadN, Raw, RouterAlert, TCPerror, UDPerror, raw)
+                       ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_Redirect, ICMPv6NDOptDstLLAddr,
+                       ICMPv6NDOptSrcLLAddr, ICMPv6PacketTooBig, ICMPv6ParamProblem, ICMPv6TimeExceeded, IPerror,
+                       IPerror6, IPOption, IPOption_EOL, IPOption_NOP, IPOption_Router_Alert, IPOption_RR,
+                       IPOption_Timestamp, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop,
+                       IPv6ExtHdrRouting, IPv6ExtHdrSegmentRouting, Pad1, PadN, Raw, RouterAlert, raw)
 from scapy.contrib.geneve import GENEVE, GeneveOptions
 from scapy.layers.vxlan import VXLAN
 
@@ -65,6 +66,14 @@ def ipv4_frames():
         eth() / IP(src=A4, dst=B4, id=2, ttl=1, tos=0x03, flags="DF") / UDP(sport=53, dport=33000) / Raw(b"\x00" * 12),
         # Evil bit (reserved flag) set.
         eth() / IP(src=B4, dst=A4, id=3, flags="evil") / UDP(sport=7, dport=7) / Raw(PAYLOAD[:4]),
+        # Router alert (RFC 2113) and a timestamp option with address/timestamp pairs (flag 1), one slot filled.
+        eth() / IP(src=A4, dst=B4, id=4, options=[IPOption_Router_Alert(),
+                                                  IPOption(b"\x44\x14\x0d\x01" + bytes([198, 18, 0, 254]) +
+                                                           struct.pack("!I", 123456) + bytes(8))])
+        / UDP(sport=5002, dport=5003) / Raw(PAYLOAD[:6]),
+        # IP in IP (RFC 2003) and IPv6 in IPv4 (RFC 4213): the inner header is one tunnel deeper.
+        eth() / IP(src=A4, dst=B4, id=5) / IP(src=POD1, dst=POD2, id=6) / ICMP(type=8, id=1, seq=1) / Raw(PAYLOAD[:8]),
+        eth() / IP(src=A4, dst=B4, id=7) / IPv6(src=A6, dst=B6) / UDP(sport=5004, dport=5005) / Raw(PAYLOAD[:8]),
     ]
     # Fragments: a 1,200-byte UDP datagram cut into three (MF set on all but the last).
     whole = IP(src=A4, dst=B4, id=0xbeef, ttl=64) / UDP(sport=4317, dport=4318) / Raw(bytes(i & 0xff for i in range(1200)))
@@ -90,7 +99,12 @@ def ipv6_frames():
         eth() / IPv6(src=A6, dst=B6, nh=44) / IPv6ExtHdrFragment(nh=17, offset=0, m=1, id=0xcafe) /
         Raw(raw(UDP(sport=6000, dport=6002, len=24, chksum=0x1111) / Raw(b"x" * 8))[:8]),
         eth() / IPv6(src=A6, dst=B6, nh=44) / IPv6ExtHdrFragment(nh=17, offset=1, m=0, id=0xcafe) / Raw(b"y" * 16),
-        # Plain TCP over IPv6 with a link-local source.
+        # Segment routing header (RFC 8754) with two segments, and destination options with Pad1 + PadN.
+        eth() / IPv6(src=A6, dst=R6) / IPv6ExtHdrSegmentRouting(addresses=[B6, R6], segleft=1, tag=7) /
+        UDP(sport=6003, dport=6004) / Raw(PAYLOAD[:8]),
+        eth() / IPv6(src=A6, dst=B6) / IPv6ExtHdrDestOpt(options=[Pad1(), PadN(optdata=b"\x00\x00\x00")]) /
+        UDP(sport=6005, dport=6006) / Raw(PAYLOAD[:8]),
+        # Plain UDP over IPv6 with a link-local source.
         eth() / IPv6(src=LL6, dst="ff02::1", hlim=1) / UDP(sport=546, dport=547) / Raw(PAYLOAD[:10]),
     ]
 
@@ -131,6 +145,11 @@ def icmp_frames():
         Raw(raw(offending_udp)[:28]),
         # Time exceeded in transit, carrying the whole original TCP SYN (as Linux does).
         eth(MAC_B, MAC_A) / IP(src=R4, dst=A4, id=23) / ICMP(type=11, code=0) / IPerror(raw(offending_tcp)),
+        # Redirect for host (type 5 code 1) with the better gateway, parameter problem with a pointer,
+        # and a timestamp request (RFC 792).
+        eth(MAC_B, MAC_A) / IP(src=R4, dst=A4, id=25) / ICMP(type=5, code=1, gw=R4B) / IPerror(raw(offending_udp)[:28]),
+        eth(MAC_B, MAC_A) / IP(src=R4, dst=A4, id=26) / ICMP(type=12, code=0, ptr=9) / IPerror(raw(offending_udp)[:28]),
+        eth() / IP(src=A4, dst=B4, id=27) / ICMP(type=13, id=0x55, seq=2, ts_ori=1000, ts_rx=0, ts_tx=0),
         # Fragmentation needed (type 3 code 4) with the next-hop MTU.
         eth(MAC_B, MAC_A) / IP(src=R4, dst=A4, id=24) / ICMP(type=3, code=4, nexthopmtu=1400) /
         IPerror(raw(offending_udp)),
@@ -145,6 +164,10 @@ def icmpv6_frames():
         eth(MAC_B, MAC_A) / IPv6(src=B6, dst=A6) / ICMPv6DestUnreach(code=4) / IPerror6(raw(offending6)),
         eth(MAC_B, MAC_A) / IPv6(src=R6, dst=A6) / ICMPv6PacketTooBig(mtu=1280) / IPerror6(raw(offending6)),
         eth(MAC_B, MAC_A) / IPv6(src=R6, dst=A6) / ICMPv6TimeExceeded(code=0) / IPerror6(raw(offending6)),
+        eth(MAC_B, MAC_A) / IPv6(src=R6, dst=A6) / ICMPv6ParamProblem(code=1, ptr=40) / IPerror6(raw(offending6)),
+        # Redirect (RFC 4861 §4.5): a better first hop for a destination, with its link-layer address.
+        eth(MAC_B, MAC_A) / IPv6(src=LL6, dst=A6, hlim=255) / ICMPv6ND_Redirect(tgt=R6, dst=B6) /
+        ICMPv6NDOptDstLLAddr(lladdr=MAC_C),
         # Neighbour solicitation to the solicited-node multicast group, with the source link-layer option.
         Ether(src=MAC_A, dst="33:33:ff:00:00:02") / IPv6(src=A6, dst="ff02::1:ff00:2", hlim=255) /
         ICMPv6ND_NS(tgt=B6) / ICMPv6NDOptSrcLLAddr(lladdr=MAC_A),
@@ -186,6 +209,8 @@ def tunnel_frames():
         # VXLAN over IPv6 with the group-policy extension bit and a policy id (VXLAN-GBP).
         eth() / IPv6(src=A6, dst=B6) / UDP(sport=53000, dport=VXLAN_PORT) /
         VXLAN(flags=0x88, gpid=0x1234, vni=7) / inner_tcp(flags="S", payload=b""),
+        # VXLAN-GBP with every flag: G, I, D (don't learn), A (policy applied).
+        outer4(VXLAN_PORT, 51002) / VXLAN(flags=0x88, gpflags=0x48, gpid=0x00ff, vni=99) / inner_icmp(),
         outer4(GENEVE_PORT) / GENEVE(vni=0x123456, proto=0x6558, options=geneve_opts) / inner_tcp(),
         outer4(GENEVE_PORT, 51001) / GENEVE(vni=1, proto=0x6558, oam=1) / inner_icmp(),
     ]

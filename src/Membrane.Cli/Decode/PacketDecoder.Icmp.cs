@@ -112,7 +112,8 @@ internal static partial class PacketDecoder
                 icmp.TargetAddress.Write(address);
                 w.Ipv6("icmpv6.nd.rd.target_address", "Target Address", address);
                 icmp.RedirectDestination.Write(address);
-                w.Ipv6("icmpv6.nd.rd.destination_address", "Destination Address", address);
+                // Wireshark 4.0 files the redirect destination under this (oddly named) field.
+                w.Ipv6("icmpv6.rd.na.destination_address", "Destination Address", address);
                 NeighbourDiscoveryOptions(w, icmp);
                 break;
         }

@@ -142,15 +142,15 @@ internal static partial class PacketDecoder
                 w.Uint(hopByHop ? "ipv6.hopopts.len_oct" : "ipv6.dstopts.len_oct", "Length (bytes)", (ulong)ext.Length);
                 foreach (var option in ext.GetOptions())
                 {
-                    // Option type bits (RFC 8200 §4.2): 2 bits action, 1 bit "may change en route", 5 bits rest.
                     w.Hex("ipv6.opt.type", "Type", option.Type, 2);
+                    if (option.Type == 0)
+                    {
+                        continue; // Pad1: one byte, and Wireshark shows no breakdown of it
+                    }
+                    // Option type bits (RFC 8200 §4.2): 2 bits action, 1 bit "may change en route", 5 bits rest.
                     w.Uint("ipv6.opt.type.action", "Action", (ulong)(option.Type >> 6));
                     w.Bool("ipv6.opt.type.change", "May Change", (option.Type & 0x20) != 0);
                     w.Hex("ipv6.opt.type.rest", "Low-Order Bits", (ulong)(option.Type & 0x1F), 2);
-                    if (option.Type == 0)
-                    {
-                        continue; // Pad1 has no length byte
-                    }
                     w.Uint("ipv6.opt.length", "Length", (ulong)option.DataLength);
                     switch (option.Type)
                     {
