@@ -13,12 +13,36 @@ public class RobustnessTests
     internal static List<(byte[] Frame, LinkType Link)> Corpus()
     {
         var corpus = SampleFrames.All.Select(f => (f.Frame, f.Link)).ToList();
+        corpus.AddRange(RealFrames.All.Select(f => (f, LinkType.Ethernet)));
         var pcg = new PCG(7, 1071);
         for (int i = 0; i < 300; i++)
         {
             corpus.Add((PacketSpec.Gens.Packet.Generate(pcg, null, out _).Build(), LinkType.Ethernet));
         }
         return corpus;
+    }
+
+    [Fact]
+    public void RealFramesDissectWithoutErrorAndWithGoodChecksums()
+    {
+        Assert.Equal(300, RealFrames.All.Count);
+        var kinds = new HashSet<LayerKind>();
+        foreach (var frame in RealFrames.All)
+        {
+            var d = new PacketDissector(frame);
+            while (d.TryNext(out var layer))
+            {
+                kinds.Add(layer.Kind);
+                var status = layer.VerifyChecksum(frame);
+                Assert.True(status is ChecksumStatus.Good or ChecksumStatus.NotApplicable or ChecksumStatus.Absent,
+                    $"{layer}: checksum {status} in {Convert.ToHexString(frame)}");
+            }
+            Assert.False(d.HasError, $"{d.Error.Message} in {Convert.ToHexString(frame)}");
+            Assert.True(FlowKeyExtractor.TryExtract(frame, out _) || frame.AsSpan(12, 2).SequenceEqual(new byte[] { 0x08, 0x06 }));
+        }
+        // The corpus really covers the headers it is meant to.
+        Assert.Superset(new HashSet<LayerKind> { LayerKind.Vlan, LayerKind.Arp, LayerKind.IPv4, LayerKind.IPv6, LayerKind.Tcp, LayerKind.Udp,
+            LayerKind.Icmpv4, LayerKind.Icmpv6, LayerKind.Vxlan, LayerKind.Geneve, LayerKind.Payload }, kinds);
     }
 
     [Fact]
