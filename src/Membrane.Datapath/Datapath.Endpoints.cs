@@ -133,6 +133,15 @@ public sealed partial class Datapath
         return list;
     }
 
+    /// <summary>The metrics summed per {reason, direction} over protocols and CPUs (what <c>membrane bpf metrics</c> shows), ordered by reason.</summary>
+    public IReadOnlyList<DatapathMetric> ReadMetricsByReason() =>
+        ReadMetrics()
+            .GroupBy(m => (m.Reason, m.Direction))
+            .Select(g => new DatapathMetric(g.Key.Reason, g.Key.Direction, 0, 0,
+                g.Aggregate(0ul, (s, m) => s + m.Packets), g.Aggregate(0ul, (s, m) => s + m.Bytes)))
+            .OrderBy(m => m.Reason).ThenBy(m => m.Direction)
+            .ToArray();
+
     /// <summary>Packets counted for <paramref name="reason"/> (all directions and protocols).</summary>
     public ulong PacketsFor(int reason) => ReadMetrics().Where(m => m.Reason == reason).Aggregate(0ul, (s, m) => s + m.Packets);
 
@@ -186,13 +195,22 @@ public sealed partial class Datapath
         return IsLinkOn(ifindex, link.Id);
     }
 
-    /// <summary>Removes the link pin (the program detaches once no process holds the link). False when there was no pin.</summary>
+    /// <summary>
+    /// Detaches the program from the device of the link pinned at <paramref name="pinPath"/>
+    /// at once (BPF_LINK_DETACH, even while another process still holds the link) and
+    /// removes the pin. A link whose device is gone is simply unpinned. False when there was
+    /// no pin.
+    /// </summary>
     public static bool DetachEndpoint(string pinPath)
     {
         ArgumentException.ThrowIfNullOrEmpty(pinPath);
         if (!File.Exists(pinPath))
         {
             return false;
+        }
+        using (var link = BpfLink.OpenPinned(pinPath))
+        {
+            link.Detach();
         }
         BpfFs.Unpin(pinPath);
         return true;

@@ -31,8 +31,8 @@ public static class DatapathReasons
 /// <summary>One line of the metrics map summed over every CPU.</summary>
 /// <param name="Reason">The reason number (0: forwarded).</param>
 /// <param name="Direction">The hook's direction (from_pod runs at the host veth's ingress).</param>
-/// <param name="L3">4, 6, or 0 for non-IP.</param>
-/// <param name="L4Protocol">IPPROTO_*, or 0.</param>
+/// <param name="L3">4, 6, or 0 for non-IP (and in <see cref="Datapath.ReadMetricsByReason"/>'s sums).</param>
+/// <param name="L4Protocol">IPPROTO_*, or 0 (likewise).</param>
 /// <param name="Packets">Packets counted.</param>
 /// <param name="Bytes">Bytes counted (skb->len: Ethernet header included).</param>
 public readonly record struct DatapathMetric(int Reason, Direction Direction, byte L3, byte L4Protocol, ulong Packets, ulong Bytes)

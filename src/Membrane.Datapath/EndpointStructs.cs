@@ -146,6 +146,9 @@ public sealed record EndpointEntry(int Ifindex, IPAddress? Ipv4, IPAddress? Ipv6
         }
     }
 
+    /// <summary>Which addresses the entry has, as the map value's flags say it.</summary>
+    public EndpointFlags Flags => (Ipv4 is null ? EndpointFlags.None : EndpointFlags.HasIpv4) | (Ipv6 is null ? EndpointFlags.None : EndpointFlags.HasIpv6);
+
     /// <summary>The map value for this entry.</summary>
     public EndpointInfo ToInfo()
     {

@@ -44,6 +44,7 @@ public sealed class EndpointModelTests
         var v6Only = Sample with { Ipv4 = null };
         var info = v6Only.ToInfo();
         Assert.Equal(EndpointFlags.HasIpv6, info.Flags);
+        Assert.Equal(EndpointFlags.HasIpv6, v6Only.Flags);
         Assert.Null(EndpointEntry.FromInfo(info).Ipv4);
         Assert.Equal([v6Only.Ipv6!], v6Only.Addresses);
     }

@@ -275,6 +275,10 @@ public sealed class FromPodTestRunTests : IDisposable
         Assert.Equal(DatapathObjects.TcActShot, Run(Arp(DestinationMac, Source4)).Verdict);
         Assert.Equal(1ul, Count((int)EndpointDropReason.SpoofedIp));
         Assert.Equal(1ul, Count((int)EndpointDropReason.SpoofedMac));
+        var byReason = _datapath.ReadMetricsByReason();
+        Assert.Equal(["spoofed-source-ip", "spoofed-source-mac"], byReason.Select(m => m.ReasonName));
+        Assert.All(byReason, m => Assert.Equal(Direction.Ingress, m.Direction));
+        Assert.All(byReason, m => Assert.Equal(42ul, m.Bytes)); // Ethernet 14 + ARP 28
     }
 
     [SkippableTheory]
