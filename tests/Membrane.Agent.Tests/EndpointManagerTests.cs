@@ -158,6 +158,29 @@ public sealed class EndpointManagerTests : IDisposable
     }
 
     [Fact]
+    public async Task AddAfterAHalfDoneAddStartsAfresh()
+    {
+        _datapath.FailCreate = _ => new IOException("veth creation failed");
+        _datapath.FailDelete = new IOException("device busy");
+        await Assert.ThrowsAsync<AgentException>(() => _manager.AddAsync(Add("c1"), default));
+        Assert.Equal(EndpointStates.Disconnecting, Assert.Single(_manager.List()).State);
+
+        // The runtime retries while the leftover still cannot be removed: a clear error.
+        _datapath.FailCreate = null;
+        var error = await Assert.ThrowsAsync<AgentException>(() => _manager.AddAsync(Add("c1"), default));
+        Assert.Equal(ErrorCodes.KernelFailure, error.Code);
+        Assert.StartsWith("failed to add the endpoint c1/eth0: its leftover endpoint", error.Message, StringComparison.Ordinal);
+
+        // Once it can, the retry removes the leftover and builds a fresh endpoint.
+        _datapath.FailDelete = null;
+        var added = await _manager.AddAsync(Add("c1"), default);
+        var info = Assert.Single(_manager.List());
+        Assert.Equal((added.EndpointId, EndpointStates.Ready), (info.Id, info.State));
+        Assert.Equal(1, _ipam.Pools[0].InUse);
+        Assert.Equal(1, _identities.Lookup(ReservedIdentity.FirstAllocated)!.References);
+    }
+
+    [Fact]
     public async Task ExhaustionIsReportedAndLeavesNothing()
     {
         Reopen("198.18.0.0/30"); // one usable address

@@ -101,7 +101,14 @@ public sealed class EndpointManager
                 }
                 // A row left 'creating' or 'disconnecting' by a crash: finish it off, then start afresh.
                 _logger.LogWarning("ADD {Owner}: removing the leftover endpoint {Id} in state {State}", owner, existing.Id, existing.State);
-                await TearDownAsync(existing, CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    await TearDownAsync(existing, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (AgentException e)
+                {
+                    throw new AgentException(e.Code, $"failed to {op} {owner}: its leftover endpoint {existing.Id} cannot be removed: {e.Message}", e.Details, e);
+                }
             }
 
             var row = _store.Write(tx =>
