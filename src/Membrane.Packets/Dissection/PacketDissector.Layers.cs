@@ -175,6 +175,8 @@ public ref partial struct PacketDissector
         _end = _offset + region;
         _networkOffset = _offset;
         _offset += hl;
+        // AH may follow IPv4 too; its chain starts here, not in an outer IPv6 header's.
+        _chain = new Ipv6ChainState(_options.MaxExtensionHeaders);
         if (ip.IsFragment)
         {
             // The walk does not reassemble: a fragment's bytes (even the first's) are payload.
