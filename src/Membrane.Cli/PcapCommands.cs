@@ -94,7 +94,7 @@ internal static class PcapCommands
                 switch (reader.ReadNext(out var packet))
                 {
                     case CaptureReadStatus.Packet:
-                        writer.WritePacket(packet.Number, packet.TimestampNanoseconds, packet.OriginalLength, packet.LinkType, packet.Span);
+                        writer.WritePacket(packet.Number, packet.TimestampNanoseconds, packet.OriginalLength, packet.LinkType, packet.Span, packet.Comments);
                         break;
                     case CaptureReadStatus.EndOfFile:
                         return 0;

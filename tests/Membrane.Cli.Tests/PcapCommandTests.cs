@@ -179,6 +179,29 @@ public sealed class PcapCommandTests : IDisposable
     }
 
     [Fact]
+    public void PcapngCommentsAreShown()
+    {
+        var path = Path.Combine(_dir, "comments.pcapng");
+        using (var file = File.Create(path))
+        using (var writer = new PcapNgWriter(file))
+        {
+            var nic = writer.AddInterface(Capture.LinkType.Ethernet);
+            writer.WritePacket(nic, 1_700_000_000_000_000_000L, _frames[0], comment: "first, \"quoted\"");
+            writer.WritePacket(nic, 1_700_000_000_000_000_001L, _frames[1]);
+        }
+        var lines = Lines(Decode(path).Stdout);
+        using (var doc = JsonDocument.Parse(lines[0]))
+        {
+            Assert.Equal("first, \"quoted\"", doc.RootElement.GetProperty("comments")[0].GetString());
+        }
+        using (var doc = JsonDocument.Parse(lines[1]))
+        {
+            Assert.False(doc.RootElement.TryGetProperty("comments", out _));
+        }
+        Assert.Contains("    Comment: first, \"quoted\"", Lines(Decode(path, DecodeFormat.Text).Stdout));
+    }
+
+    [Fact]
     public void StatsOfATruncatedFileCountTheGoodPartAndFail()
     {
         var whole = File.ReadAllBytes(WriteCapture());

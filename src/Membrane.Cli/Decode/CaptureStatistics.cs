@@ -81,7 +81,7 @@ internal sealed class CaptureStatistics : DecodeWriter
     {
     }
 
-    protected override void BeginPacket(long number, long timestampNanoseconds, int originalLength, int capturedLength)
+    protected override void BeginPacket(long number, long timestampNanoseconds, int originalLength, int capturedLength, IReadOnlyList<string> comments)
     {
         _layers.Clear();
         _chain.Clear();

@@ -50,9 +50,11 @@ internal abstract class DecodeWriter : IDisposable
     /// <param name="originalLength">The packet's length on the wire (may exceed <paramref name="data"/> when the capture was truncated by its snap length).</param>
     /// <param name="linkType">What the first byte of <paramref name="data"/> is: Ethernet, raw IP, …</param>
     /// <param name="data">The captured bytes.</param>
-    public void WritePacket(long number, long timestampNanoseconds, int originalLength, LinkType linkType, ReadOnlySpan<byte> data)
+    /// <param name="comments">pcapng packet comments (tshark's <c>frame.comment</c>), if any.</param>
+    public void WritePacket(long number, long timestampNanoseconds, int originalLength, LinkType linkType, ReadOnlySpan<byte> data,
+        IReadOnlyList<string>? comments = null)
     {
-        BeginPacket(number, timestampNanoseconds, originalLength, data.Length);
+        BeginPacket(number, timestampNanoseconds, originalLength, data.Length, comments ?? []);
         // Both enums carry the pcap LINKTYPE_ numbers.
         PacketDecoder.Decode((Membrane.Packets.LinkType)(ushort)linkType, data, originalLength, this);
         EndPacket();
@@ -69,7 +71,7 @@ internal abstract class DecodeWriter : IDisposable
 
     // --- the decoder's side: packet and layer structure ---
 
-    protected abstract void BeginPacket(long number, long timestampNanoseconds, int originalLength, int capturedLength);
+    protected abstract void BeginPacket(long number, long timestampNanoseconds, int originalLength, int capturedLength, IReadOnlyList<string> comments);
 
     protected abstract void EndPacket();
 

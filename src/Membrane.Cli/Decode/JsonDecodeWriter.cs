@@ -5,7 +5,7 @@ namespace Membrane.Cli.Decode;
 
 /// <summary>
 /// One JSON object per packet, one per line:
-/// <c>{"number":1,"timestamp":"…","length":…,"capturedLength":…,"layers":[{"protocol":"eth","offset":0,"fields":{…}},…],"errors":[{"reason":"…","offset":…,"message":"…"}]}</c>.
+/// <c>{"number":1,"timestamp":"…","length":…,"capturedLength":…,["comments":[…],]"layers":[{"protocol":"eth","offset":0,"fields":{…}},…],"errors":[{"reason":"…","offset":…,"message":"…"}]}</c>.
 /// A field that occurs several times in one layer (a TCP option kind, a Geneve option class)
 /// becomes one value joined by commas, which is what <c>tshark -T fields -e NAME</c> prints
 /// for it; a protocol that occurs twice (outer and inner IP) is two layers. A layer quoted
@@ -41,7 +41,7 @@ internal sealed class JsonDecodeWriter : DecodeWriter
         Output.Flush();
     }
 
-    protected override void BeginPacket(long number, long timestampNanoseconds, int originalLength, int capturedLength)
+    protected override void BeginPacket(long number, long timestampNanoseconds, int originalLength, int capturedLength, IReadOnlyList<string> comments)
     {
         _errors.Clear();
         _json.WriteStartObject();
@@ -49,6 +49,15 @@ internal sealed class JsonDecodeWriter : DecodeWriter
         _json.WriteString("timestamp"u8, _timestamp.AsSpan(0, TsharkFormat.Timestamp(timestampNanoseconds, _timestamp)));
         _json.WriteNumber("length"u8, originalLength);
         _json.WriteNumber("capturedLength"u8, capturedLength);
+        if (comments.Count > 0)
+        {
+            _json.WriteStartArray("comments"u8);
+            foreach (var comment in comments)
+            {
+                _json.WriteStringValue(comment);
+            }
+            _json.WriteEndArray();
+        }
         _json.WriteStartArray("layers"u8);
     }
 

@@ -29,7 +29,7 @@ internal sealed class TextDecodeWriter : DecodeWriter
 
     public override void Flush() => Output.Flush();
 
-    protected override void BeginPacket(long number, long timestampNanoseconds, int originalLength, int capturedLength)
+    protected override void BeginPacket(long number, long timestampNanoseconds, int originalLength, int capturedLength, IReadOnlyList<string> comments)
     {
         _errors.Clear();
         if (!_firstPacket)
@@ -46,6 +46,13 @@ internal sealed class TextDecodeWriter : DecodeWriter
         Write(" bytes captured, "u8);
         Write(_number.AsSpan(0, TsharkFormat.Timestamp(timestampNanoseconds, _number)));
         Output.WriteByte((byte)'\n');
+        foreach (var comment in comments)
+        {
+            WriteIndent(1);
+            Write("Comment: "u8);
+            WriteString(comment);
+            Output.WriteByte((byte)'\n');
+        }
     }
 
     protected override void EndPacket()
