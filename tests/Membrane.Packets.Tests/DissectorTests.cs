@@ -443,6 +443,22 @@ public class DissectorTests
         Assert.Equal(0x100u, layers[1].AsIpv6Extension(frame).AhSpi);
     }
 
+    [Theory]
+    [InlineData(IpProtocols.Ah, LayerKind.Ah, 24)]
+    [InlineData(IpProtocols.Esp, LayerKind.Esp, 8)]
+    public void IpsecOverIpv4IsRecognisedAndStopsTheWalk(byte protocol, LayerKind kind, int headerLength)
+    {
+        var frame = SampleFrames.Make((ref PacketBuilder b) =>
+        {
+            b.Ipv4(SampleFrames.Pod1, SampleFrames.Pod2, protocol: protocol);
+            b.Payload([6, 4, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, .. new byte[12], .. new byte[20]]);
+        });
+        var layers = Walk(frame, out var error, LinkType.RawIp);
+        Assert.False(error.IsError);
+        Assert.Equal([LayerKind.IPv4, kind], Kinds(layers));
+        Assert.Equal(headerLength, layers[1].Length);
+    }
+
     private struct CountingHandler : IPacketHandler
     {
         public int Layers;
