@@ -124,14 +124,21 @@ public sealed class AgentHost : IAsyncDisposable
             Endpoints = new EndpointManager(_store, Ipam, Identities, _datapath, _time, _loggerFactory.CreateLogger<EndpointManager>());
             await Endpoints.RestoreAsync(ct).ConfigureAwait(false);
 
-            UnixSocketPath.Prepare(_options.SocketPath);
-            _app = BuildApp(new StatusFacts(_options, startedAt, _time));
-            await _app.StartAsync(ct).ConfigureAwait(false);
-            // Kestrel creates the socket with the process umask; narrow it before anyone is
-            // told the agent is up. (A client racing the chmod could connect during that
-            // moment only if the umask allowed it; the agent normally runs with 022 as root,
-            // so others could not write to it anyway: connect(2) needs write permission.)
-            File.SetUnixFileMode(_options.SocketPath, _options.SocketMode);
+            try
+            {
+                UnixSocketPath.Prepare(_options.SocketPath);
+                _app = BuildApp(new StatusFacts(_options, startedAt, _time));
+                await _app.StartAsync(ct).ConfigureAwait(false);
+                // Kestrel creates the socket with the process umask; narrow it before anyone is
+                // told the agent is up. (A client racing the chmod could connect during that
+                // moment only if the umask allowed it; the agent normally runs with 022 as root,
+                // so others could not write to it anyway: connect(2) needs write permission.)
+                File.SetUnixFileMode(_options.SocketPath, _options.SocketMode);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new AgentException(Api.ErrorCodes.IoFailure, $"failed to listen on {_options.SocketPath}: {e.Message}", inner: e);
+            }
 
             _background = new CancellationTokenSource();
             _identityCollector = CollectIdentitiesAsync(_background.Token);

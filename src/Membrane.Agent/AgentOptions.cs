@@ -60,6 +60,7 @@ public sealed record AgentOptions
         {
             throw new ArgumentException("failed to start the agent: no pod CIDR given");
         }
+        IpamAllocator.Validate(PodCidrs);
         if (string.IsNullOrWhiteSpace(NodeName) || NodeName.Contains('/', StringComparison.Ordinal))
         {
             throw new ArgumentException($"failed to start the agent: invalid node name '{NodeName}'");

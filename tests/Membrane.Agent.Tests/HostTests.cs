@@ -70,5 +70,22 @@ public sealed class HostTests : IDisposable
         Assert.Contains("invalid node name", error.Message, StringComparison.Ordinal);
         error = Assert.Throws<ArgumentException>(() => new AgentHost(Options(TimeSpan.FromMinutes(1)) with { PodCidrs = [] }, new RecordingDatapath()));
         Assert.Contains("no pod CIDR", error.Message, StringComparison.Ordinal);
+        error = Assert.Throws<ArgumentException>(() => new AgentHost(Options(TimeSpan.FromMinutes(1)) with { PodCidrs = AgentOptions.ParsePodCidrs("198.18.0.0/31") }, new RecordingDatapath()));
+        Assert.Contains("leaves no address for pods", error.Message, StringComparison.Ordinal);
+        error = Assert.Throws<ArgumentException>(() => new AgentHost(Options(TimeSpan.FromMinutes(1)) with { PodCidrs = AgentOptions.ParsePodCidrs("198.18.0.0/16,198.18.1.0/24") }, new RecordingDatapath()));
+        Assert.Contains("overlap", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AnUnusableSocketPathIsAClearError()
+    {
+        // The socket's folder is a file: nothing can be bound there.
+        File.WriteAllText(_dir.File("not-a-dir"), "");
+        await using var host = new AgentHost(Options(TimeSpan.FromMinutes(1)) with { SocketPath = _dir.File("not-a-dir/agent.sock") }, new RecordingDatapath());
+        var error = await Assert.ThrowsAsync<AgentException>(() => host.StartAsync(default));
+        Assert.StartsWith($"failed to listen on {_dir.File("not-a-dir/agent.sock")}: ", error.Message, StringComparison.Ordinal);
+        // The failed start released the state dir: another agent can use it.
+        await using var next = new AgentHost(Options(TimeSpan.FromMinutes(1)), new RecordingDatapath());
+        await next.StartAsync(default);
     }
 }

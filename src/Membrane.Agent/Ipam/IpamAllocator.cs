@@ -65,22 +65,7 @@ public sealed class IpamAllocator
     /// <exception cref="ArgumentException">No CIDR, or one too small to give an address.</exception>
     public IpamAllocator(AgentStore store, IEnumerable<IPNetwork> cidrs, TimeProvider? time = null, ILogger<IpamAllocator>? logger = null)
     {
-        _pools = cidrs.Select(c => new IpPool(c)).ToArray();
-        if (_pools.Length == 0)
-        {
-            throw new ArgumentException("failed to create the IP allocator: no pod CIDR given", nameof(cidrs));
-        }
-        for (var i = 0; i < _pools.Length; i++)
-        {
-            for (var j = 0; j < i; j++)
-            {
-                if (_pools[i].Family == _pools[j].Family &&
-                    (_pools[i].Cidr.Contains(_pools[j].Cidr.BaseAddress) || _pools[j].Cidr.Contains(_pools[i].Cidr.BaseAddress)))
-                {
-                    throw new ArgumentException($"failed to create the IP allocator: pod CIDRs {_pools[j].Cidr} and {_pools[i].Cidr} overlap", nameof(cidrs));
-                }
-            }
-        }
+        _pools = CreatePools(cidrs);
         _time = time ?? TimeProvider.System;
         logger ??= NullLogger<IpamAllocator>.Instance;
         var foreign = 0;
@@ -102,6 +87,34 @@ public sealed class IpamAllocator
         }
         logger.LogInformation("IPAM ready: {Pools} ({Foreign} allocations outside them)",
             string.Join(", ", _pools.Select(p => $"{p.Cidr} {p.InUse}/{p.Capacity} in use")), foreign);
+    }
+
+    /// <summary>
+    /// Checks that <paramref name="cidrs"/> can serve as the node's pod CIDRs: at least one,
+    /// each with room for a pod, none overlapping another.
+    /// </summary>
+    /// <exception cref="ArgumentException">What is wrong.</exception>
+    public static void Validate(IEnumerable<IPNetwork> cidrs) => CreatePools(cidrs);
+
+    private static IpPool[] CreatePools(IEnumerable<IPNetwork> cidrs)
+    {
+        var pools = cidrs.Select(c => new IpPool(c)).ToArray();
+        if (pools.Length == 0)
+        {
+            throw new ArgumentException("failed to create the IP allocator: no pod CIDR given", nameof(cidrs));
+        }
+        for (var i = 0; i < pools.Length; i++)
+        {
+            for (var j = 0; j < i; j++)
+            {
+                if (pools[i].Family == pools[j].Family &&
+                    (pools[i].Cidr.Contains(pools[j].Cidr.BaseAddress) || pools[j].Cidr.Contains(pools[i].Cidr.BaseAddress)))
+                {
+                    throw new ArgumentException($"failed to create the IP allocator: pod CIDRs {pools[j].Cidr} and {pools[i].Cidr} overlap", nameof(cidrs));
+                }
+            }
+        }
+        return pools;
     }
 
     /// <summary>The pools, in the order given.</summary>

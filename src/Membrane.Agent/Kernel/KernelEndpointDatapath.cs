@@ -30,18 +30,15 @@ public sealed class KernelEndpointDatapath : IEndpointDatapath, IDisposable
     /// </summary>
     public static KernelEndpointDatapath Open(string nodeName, IReadOnlyList<IPNetwork> podCidrs, string? pinRoot = null)
     {
-        var options = new DatapathOptions { NodeName = nodeName };
-        if (pinRoot is not null)
-        {
-            options = options with { PinRoot = pinRoot };
-        }
-        else if (!BpfFs.IsBpfFs(BpfFs.DefaultRoot))
+        var options = new DatapathOptions { NodeName = nodeName, PinRoot = pinRoot ?? DatapathOptions.DefaultPinRoot };
+        if (options.PinRoot.StartsWith(BpfFs.DefaultRoot + "/", StringComparison.Ordinal) && !BpfFs.IsBpfFs(BpfFs.DefaultRoot))
         {
             // As Cilium's agent does: a node whose bpffs is not mounted gets it mounted, since
             // pins outside bpffs are impossible and without pins pods lose their datapath with
             // the agent.
             BpfFs.Mount(BpfFs.DefaultRoot);
         }
+        Directory.CreateDirectory(options.PinRoot);
         var datapath = Datapath.Datapath.Open(options);
         try
         {
