@@ -11,7 +11,7 @@ public sealed class AgentUnreachableException(string socketPath, Exception inner
 {
     // .NET reports a missing unix socket file as "Cannot assign requested address"; say what it means.
     private static string Describe(string socketPath, Exception inner) =>
-        File.Exists(socketPath) ? inner.Message : "the socket does not exist (is `membrane agent` running?)";
+        File.Exists(socketPath) ? inner.Message : "the socket does not exist (is the membrane agent running?)";
 
     /// <summary>The unix socket that was tried.</summary>
     public string SocketPath { get; } = socketPath;

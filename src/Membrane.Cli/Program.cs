@@ -9,6 +9,7 @@ var root = new RootCommand("Membrane: an eBPF-native container network plugin (C
     SeedCommands.Create(),
     CaptureCommand.Create(),
     DoctorCommand.Create(),
+    AgentCommand.Create(),
 };
 root.Options.Add(ClientCommand.Socket);
 foreach (var command in AgentClientCommands.Create())

@@ -1,0 +1,72 @@
+using System.CommandLine;
+using Membrane.Agent;
+using Membrane.Agent.Kernel;
+using Microsoft.Extensions.Logging;
+
+namespace Membrane.Cli;
+
+/// <summary>
+/// <c>membrane agent --state-dir DIR --socket PATH --pod-cidr CIDR4[,CIDR6] [--node-name NAME]</c>:
+/// the per-node agent, in the foreground until SIGINT/SIGTERM, logging to stderr, in whatever
+/// network namespace it was started in.
+/// </summary>
+internal static class AgentCommand
+{
+    public static Command Create()
+    {
+        var stateDir = new Option<string>("--state-dir") { Description = "Folder of the agent's state (SQLite)", Required = true };
+        var socket = new Option<string>("--socket") { Description = "Unix socket the API listens on (mode 0600)", DefaultValueFactory = _ => Api.MembraneClient.DefaultSocketPath };
+        var podCidr = new Option<string>("--pod-cidr") { Description = "The node's pod CIDRs: CIDR4[,CIDR6]", Required = true };
+        var nodeName = new Option<string>("--node-name") { Description = "The node's name (default: the host name); pins live under /sys/fs/bpf/membrane/<node-name>/", DefaultValueFactory = _ => Environment.MachineName };
+        var bpfRoot = new Option<string?>("--bpf-root") { Description = "bpffs folder for the pins (default /sys/fs/bpf/membrane)" };
+        var logLevel = new Option<LogLevel>("--log-level") { Description = "Least severe log level written to stderr", DefaultValueFactory = _ => LogLevel.Information };
+
+        var command = new Command("agent", "Run the node agent: IPAM, endpoints, datapath and the API (foreground)")
+        {
+            stateDir, socket, podCidr, nodeName, bpfRoot, logLevel,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var loggers = LoggerFactory.Create(b => b
+                .SetMinimumLevel(parse.GetValue(logLevel))
+                .AddSimpleConsole(o =>
+                {
+                    o.SingleLine = true;
+                    o.TimestampFormat = "HH:mm:ss.fff ";
+                })
+                .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+            var log = loggers.CreateLogger("membrane.agent");
+            AgentOptions options;
+            try
+            {
+                options = new AgentOptions
+                {
+                    StateDir = Path.GetFullPath(parse.GetValue(stateDir)!),
+                    SocketPath = Path.GetFullPath(parse.GetValue(socket)!),
+                    PodCidrs = AgentOptions.ParsePodCidrs(parse.GetValue(podCidr)!),
+                    NodeName = parse.GetValue(nodeName)!,
+                };
+                options.Validate();
+            }
+            catch (ArgumentException e)
+            {
+                await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+                return 2;
+            }
+            try
+            {
+                using var datapath = KernelEndpointDatapath.Open(options.NodeName, options.PodCidrs, parse.GetValue(bpfRoot));
+                log.LogInformation("datapath: {Description}, pinned at {Pins}", datapath.Description, datapath.PinPath);
+                await using var host = new AgentHost(options, datapath, loggers);
+                await host.RunAsync(ct).ConfigureAwait(false);
+                return 0;
+            }
+            catch (Exception e) when (e is AgentException or Linux.Bpf.BpfException or Linux.Netlink.NetlinkException or Datapath.EndpointPlumbingException or IOException)
+            {
+                log.LogCritical("{Message}", e.Message);
+                return 1;
+            }
+        });
+        return command;
+    }
+}
