@@ -195,7 +195,7 @@ internal static class CaptureCommand
             {
                 captured++;
                 var data = buffer.AsSpan(0, packet.Length);
-                file?.WritePacket(0, packet.TimestampNanoseconds, data, packet.OriginalLength);
+                file?.WritePacket(0, packet.TimestampNanoseconds, data, packet.OriginalLength, null, EnhancedPacketFlags(packet.Type));
                 printer?.WritePacket(captured, packet.TimestampNanoseconds, packet.OriginalLength, linkType, data);
             }
             else
@@ -212,4 +212,18 @@ internal static class CaptureCommand
         }
         return captured;
     }
+
+    /// <summary>
+    /// epb_flags (pcapng §4.3.1): bits 0-1 direction (1 inbound, 2 outbound), bits 2-4 reception
+    /// type (1 unicast, 2 multicast, 3 broadcast, 4 promiscuous), from the kernel's sll_pkttype.
+    /// </summary>
+    internal static uint EnhancedPacketFlags(PacketType type) => type switch
+    {
+        PacketType.Outgoing => 2,
+        PacketType.Host => 1 | (1 << 2),
+        PacketType.Multicast => 1 | (2 << 2),
+        PacketType.Broadcast => 1 | (3 << 2),
+        PacketType.OtherHost => 1 | (4 << 2),
+        _ => 0,
+    };
 }

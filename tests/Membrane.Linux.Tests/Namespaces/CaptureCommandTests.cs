@@ -53,6 +53,10 @@ public sealed class CaptureCommandTests(ITestOutputHelper output)
             var frames = Tools.Run(tshark, ["-r", file, "-T", "fields", "-e", "frame.interface_name"]);
             Assert.Equal(Enumerable.Repeat(nameInB, 40), frames.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
             Assert.Equal("", Tools.Run(tshark, ["-r", file, "-Y", "_ws.malformed"]).Stdout.Trim());
+            // Each frame says which way it went (epb_flags): b both received and sent frames.
+            var directions = Tools.Run(tshark, ["-r", file, "-T", "fields", "-e", "frame.packet_flags_direction"]).Stdout
+                .Split('\n', StringSplitOptions.RemoveEmptyEntries).ToHashSet();
+            Assert.Equal(["0x00000001", "0x00000002"], directions.Order());
         }
         finally
         {
