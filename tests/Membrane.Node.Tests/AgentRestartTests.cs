@@ -1,0 +1,35 @@
+using Membrane.Testing;
+
+namespace Membrane.Node.Tests;
+
+/// <summary>The datapath outlives the agent: maps and tcx links are pinned and a restarted agent adopts them.</summary>
+[Collection("node")]
+public sealed class AgentRestartTests
+{
+    [SkippableFact]
+    public async Task KillNineDuringAContinuousPingLosesNoPacketAndTheRestartedAgentKnowsTheSameEndpoints()
+    {
+        TestNode.RequirePrerequisites();
+        using var node = new TestNode();
+        var a = node.AddPod("a", ("app", "a"));
+        var b = node.AddPod("b", ("app", "b"));
+        var before = await node.Client.EndpointsAsync();
+
+        // 60 pings 50 ms apart (3 s) while the agent is killed and started again.
+        var ping = Task.Run(() => a.Exec("ping", "-c", "60", "-i", "0.05", "-W", "1", b.Ipv4));
+        await Task.Delay(500);
+        node.StopAgent(kill: true);
+        await Task.Delay(500);
+        node.StartAgent();
+        var (code, output, _) = await ping;
+        Assert.True(code == 0 && output.Contains(" 0% packet loss", StringComparison.Ordinal), output);
+
+        var after = await node.Client.EndpointsAsync();
+        Assert.Equal(before.Select(e => (e.Id, e.ContainerId, e.Ipv4, e.Ipv6, e.State)), after.Select(e => (e.Id, e.ContainerId, e.Ipv4, e.Ipv6, e.State)));
+        var status = await node.Client.StatusAsync();
+        Assert.Contains("adopted", status.Datapath, StringComparison.Ordinal);
+        // And the adopted datapath still takes new pods.
+        var c = node.AddPod("c", ("app", "c"));
+        Assert.Equal(System.Net.NetworkInformation.IPStatus.Success, PodTraffic.Ping(c, a.Ipv6));
+    }
+}
