@@ -10,8 +10,9 @@ several option TLVs. A few frames carry a wrong checksum on purpose.
 
 Run with Debian's python (the one that can import scapy):
     /usr/bin/python3 tests/corpus/make_corpus.py OUTDIR
-It writes OUTDIR/corpus.pcap (Ethernet, microsecond), OUTDIR/corpus.pcapng (the same frames)
-and OUTDIR/rawip.pcap (LINKTYPE_RAW: bare IPv4/IPv6 packets, nanosecond resolution).
+It writes OUTDIR/corpus.pcap (Ethernet, microsecond), OUTDIR/corpus.pcapng (the same frames),
+OUTDIR/rawip.pcap (LINKTYPE_RAW: bare IPv4/IPv6 packets, nanosecond resolution) and the same
+packets behind Linux cooked headers, OUTDIR/cooked.pcap (SLL) and OUTDIR/cooked2.pcap (SLL2).
 scripts/gen_demo_capture.py imports this module for its frame builders.
 """
 import struct
@@ -251,7 +252,7 @@ def udp_frames():
 # --- writers: plain struct packing, so the bytes do not depend on scapy's writer versions ---
 
 BASE_SECONDS = 1_700_000_000
-LINKTYPE_ETHERNET, LINKTYPE_RAW = 1, 101
+LINKTYPE_ETHERNET, LINKTYPE_RAW, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2 = 1, 101, 113, 276
 
 
 def write_pcap(path, frames, linktype=LINKTYPE_ETHERNET, nanos=False, step_us=1000):
@@ -264,6 +265,27 @@ def write_pcap(path, frames, linktype=LINKTYPE_ETHERNET, nanos=False, step_us=10
             frac = (us % 1_000_000) * (1000 if nanos else 1)
             f.write(struct.pack("<IIII", BASE_SECONDS + us // 1_000_000, frac, len(b), len(b)))
             f.write(b)
+
+
+def cooked(packets, v2):
+    """Linux cooked headers (tcpdump -i any) in front of IP packets: SLL (16 bytes) or SLL2 (20 bytes).
+
+    The packet type, hardware type and address vary: a received and a sent Ethernet frame, loopback,
+    and a device without link-layer addresses (ARPHRD_NONE, as on a tun device).
+    """
+    kinds = [(0, 1, 6, bytes.fromhex("0242c6120001")), (4, 1, 6, bytes.fromhex("0242c6120002")),
+             (0, 772, 6, bytes(6)), (3, 65534, 0, b"")]
+    out = []
+    for i, p in enumerate(packets):
+        pkttype, hatype, halen, addr = kinds[i % len(kinds)]
+        proto = 0x86DD if p[0] >> 4 == 6 else 0x0800
+        addr8 = addr + bytes(8 - len(addr))
+        if v2:
+            header = struct.pack("!HHIHBB8s", proto, 0, 2 + i % 3, hatype, pkttype, halen, addr8)
+        else:
+            header = struct.pack("!HHH8sH", pkttype, hatype, halen, addr8, proto)
+        out.append(header + p)
+    return out
 
 
 def _pad4(b):
@@ -297,7 +319,10 @@ def main(argv):
     ip_only = [raw(Ether(f).getlayer(IP) or Ether(f).getlayer(IPv6)) for f in frames
                if Ether(f).type in (0x0800, 0x86DD)]
     write_pcap(out / "rawip.pcap", ip_only, linktype=LINKTYPE_RAW, nanos=True)
-    print(f"wrote {len(frames)} frames to {out}/corpus.pcap and corpus.pcapng, {len(ip_only)} to rawip.pcap")
+    write_pcap(out / "cooked.pcap", cooked(ip_only, v2=False), linktype=LINKTYPE_LINUX_SLL)
+    write_pcap(out / "cooked2.pcap", cooked(ip_only, v2=True), linktype=LINKTYPE_LINUX_SLL2)
+    print(f"wrote {len(frames)} frames to {out}/corpus.pcap and corpus.pcapng, "
+          f"{len(ip_only)} to rawip.pcap, cooked.pcap and cooked2.pcap")
     return 0
 
 

@@ -42,15 +42,25 @@ internal static partial class PacketDecoder
     /// <param name="writer">Where layers, fields and errors go.</param>
     public static void Decode(LinkType linkType, ReadOnlySpan<byte> data, int originalLength, DecodeWriter writer)
     {
-        var dissector = new PacketDissector(data, linkType, data.Length < originalLength ? s_truncated : s_strict);
-        var state = new State(data, writer) { FirstFragmentProtocol = -1 };
+        var start = 0;
+        if ((ushort)linkType is LinuxCookedV1 or LinuxCookedV2)
+        {
+            // tcpdump -i any: a Linux cooked header, then the network layer it names.
+            if (!LinuxCooked(data, (ushort)linkType == LinuxCookedV2, writer, out linkType, out start))
+            {
+                return;
+            }
+        }
+        var packet = data.Slice(start);
+        var dissector = new PacketDissector(packet, linkType, data.Length < originalLength ? s_truncated : s_strict);
+        var state = new State(packet, writer) { Base = start, FirstFragmentProtocol = -1 };
         while (dissector.TryNext(out var layer))
         {
             Layer(ref state, layer);
         }
         if (dissector.HasError)
         {
-            var error = dissector.Error;
+            var error = dissector.Error.WithOffset(start);
             writer.Error(ReasonName(error.Reason), error.Offset, error.Message);
         }
     }
@@ -60,6 +70,9 @@ internal static partial class PacketDecoder
     {
         public readonly ReadOnlySpan<byte> Packet = packet;
         public readonly DecodeWriter Output = output;
+
+        /// <summary>Where <see cref="Packet"/> starts in the captured bytes (after a Linux cooked header), for the offsets reported.</summary>
+        public int Base;
 
         /// <summary>The EtherType of the previous Ethernet header or tag: a VLAN tag's TPID (0x8100, 0x88A8, 0x9100).</summary>
         public ushort TagProtocol;
@@ -93,66 +106,66 @@ internal static partial class PacketDecoder
         switch (layer.Kind)
         {
             case LayerKind.Ethernet:
-                w.BeginLayer(Protocols.Eth, layer.Offset, depth);
+                w.BeginLayer(Protocols.Eth, state.Base + layer.Offset, depth);
                 Ethernet(ref state, layer.AsEthernet(packet));
                 break;
             case LayerKind.Vlan:
                 var tag = layer.AsVlan(packet);
-                w.BeginLayer(state.TagProtocol == EtherTypes.QinQ ? Protocols.Ieee8021ad : Protocols.Vlan, layer.Offset, depth);
+                w.BeginLayer(state.TagProtocol == EtherTypes.QinQ ? Protocols.Ieee8021ad : Protocols.Vlan, state.Base + layer.Offset, depth);
                 Vlan(ref state, tag);
                 break;
             case LayerKind.Arp:
-                w.BeginLayer(Protocols.Arp, layer.Offset, depth);
+                w.BeginLayer(Protocols.Arp, state.Base + layer.Offset, depth);
                 Arp(w, layer.AsArp(packet));
                 break;
             case LayerKind.IPv4:
-                w.BeginLayer(Protocols.Ip, layer.Offset, depth);
+                w.BeginLayer(Protocols.Ip, state.Base + layer.Offset, depth);
                 Ipv4(ref state, layer.AsIpv4(packet));
                 break;
             case LayerKind.IPv6:
-                w.BeginLayer(Protocols.Ipv6, layer.Offset, depth);
+                w.BeginLayer(Protocols.Ipv6, state.Base + layer.Offset, depth);
                 Ipv6(ref state, layer.AsIpv6(packet));
                 break;
             case LayerKind.Ipv6HopByHop or LayerKind.Ipv6Routing or LayerKind.Ipv6Fragment or LayerKind.Ipv6DestinationOptions:
-                w.BeginLayer(ExtensionProtocol(layer.Kind), layer.Offset, depth);
+                w.BeginLayer(ExtensionProtocol(layer.Kind), state.Base + layer.Offset, depth);
                 Ipv6Extension(ref state, layer.AsIpv6Extension(packet));
                 break;
             case LayerKind.Ah:
-                w.BeginLayer(Protocols.Ah, layer.Offset, depth);
+                w.BeginLayer(Protocols.Ah, state.Base + layer.Offset, depth);
                 Ah(w, layer.AsIpv6Extension(packet));
                 break;
             case LayerKind.Esp:
-                w.BeginLayer(Protocols.Esp, layer.Offset, depth);
+                w.BeginLayer(Protocols.Esp, state.Base + layer.Offset, depth);
                 // RFC 4303 §2: the SPI and sequence number are all that is in the clear.
                 w.Hex("esp.spi", "ESP SPI", ReadUInt32(packet.Slice(layer.Offset)), 8);
                 w.Uint("esp.sequence", "ESP Sequence", ReadUInt32(packet.Slice(layer.Offset + 4)));
                 break;
             case LayerKind.Tcp:
-                w.BeginLayer(Protocols.Tcp, layer.Offset, depth);
+                w.BeginLayer(Protocols.Tcp, state.Base + layer.Offset, depth);
                 Tcp(ref state, layer.AsTcp(packet), quoted: depth > 0);
                 break;
             case LayerKind.Udp:
-                w.BeginLayer(Protocols.Udp, layer.Offset, depth);
+                w.BeginLayer(Protocols.Udp, state.Base + layer.Offset, depth);
                 Udp(w, layer.AsUdp(packet));
                 break;
             case LayerKind.Icmpv4:
-                w.BeginLayer(Protocols.Icmp, layer.Offset, depth);
+                w.BeginLayer(Protocols.Icmp, state.Base + layer.Offset, depth);
                 Icmpv4(w, layer.AsIcmpv4(packet));
                 break;
             case LayerKind.Icmpv6:
-                w.BeginLayer(Protocols.Icmpv6, layer.Offset, depth);
+                w.BeginLayer(Protocols.Icmpv6, state.Base + layer.Offset, depth);
                 Icmpv6(w, layer.AsIcmpv6(packet));
                 break;
             case LayerKind.Vxlan:
-                w.BeginLayer(Protocols.Vxlan, layer.Offset, depth);
+                w.BeginLayer(Protocols.Vxlan, state.Base + layer.Offset, depth);
                 Vxlan(w, layer.AsVxlan(packet));
                 break;
             case LayerKind.Geneve:
-                w.BeginLayer(Protocols.Geneve, layer.Offset, depth);
+                w.BeginLayer(Protocols.Geneve, state.Base + layer.Offset, depth);
                 Geneve(w, layer.AsGeneve(packet));
                 break;
             case LayerKind.Seed:
-                w.BeginLayer(Protocols.Seed, layer.Offset, depth);
+                w.BeginLayer(Protocols.Seed, state.Base + layer.Offset, depth);
                 Seed(w, layer.AsSeed(packet));
                 break;
             case LayerKind.Payload when state.FirstFragmentProtocol >= 0:
@@ -175,19 +188,19 @@ internal static partial class PacketDecoder
         switch (protocol)
         {
             case IpProtocols.Tcp when TcpHeader.TryRead(bytes, out var tcp, out _):
-                w.BeginLayer(Protocols.Tcp, layer.Offset, depth);
+                w.BeginLayer(Protocols.Tcp, state.Base + layer.Offset, depth);
                 Tcp(ref state, tcp, quoted: depth > 0);
                 break;
             case IpProtocols.Udp when UdpHeader.TryRead(bytes, allowTruncated: true, out var udp, out _):
-                w.BeginLayer(Protocols.Udp, layer.Offset, depth);
+                w.BeginLayer(Protocols.Udp, state.Base + layer.Offset, depth);
                 Udp(w, udp);
                 break;
             case IpProtocols.Icmp when Icmpv4Header.TryRead(bytes, out var icmp, out _):
-                w.BeginLayer(Protocols.Icmp, layer.Offset, depth);
+                w.BeginLayer(Protocols.Icmp, state.Base + layer.Offset, depth);
                 Icmpv4(w, icmp);
                 break;
             case IpProtocols.Icmpv6 when Icmpv6Header.TryRead(bytes, out var icmp6, out _):
-                w.BeginLayer(Protocols.Icmpv6, layer.Offset, depth);
+                w.BeginLayer(Protocols.Icmpv6, state.Base + layer.Offset, depth);
                 Icmpv6(w, icmp6);
                 break;
             default:
@@ -225,7 +238,7 @@ internal static partial class PacketDecoder
         {
             expected = 0xFFFF; // RFC 768: a computed zero is sent as all ones
         }
-        var at = layer.Offset + fieldOffset;
+        var at = state.Base + layer.Offset + fieldOffset;
         state.Output.Error(BadChecksum, at, FormattableString.Invariant(
             $"failed to verify {LayerNames.Display(layer.Kind)} checksum at byte {at}: found 0x{found:x4}, expected 0x{expected:x4}"));
     }

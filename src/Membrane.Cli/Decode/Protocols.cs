@@ -7,6 +7,7 @@ namespace Membrane.Cli.Decode;
 /// </summary>
 internal static class Protocols
 {
+    public const string LinuxCooked = "sll";
     public const string Eth = "eth";
     public const string Vlan = "vlan";
     public const string Ieee8021ad = "ieee8021ad";
@@ -32,6 +33,7 @@ internal static class Protocols
 
     public static string Title(string protocol) => protocol switch
     {
+        LinuxCooked => "Linux cooked capture",
         Eth => "Ethernet II",
         Vlan => "802.1Q Virtual LAN",
         Ieee8021ad => "IEEE 802.1ad",

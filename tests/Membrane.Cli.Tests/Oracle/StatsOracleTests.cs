@@ -14,11 +14,11 @@ public class StatsOracleTests
 {
     private static readonly HashSet<string> s_vocabulary = new(StringComparer.Ordinal)
     {
-        "eth", "vlan", "ieee8021ad", "arp", "ip", "ipv6", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "ipv6.fraghdr",
+        "sll", "eth", "vlan", "ieee8021ad", "arp", "ip", "ipv6", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "ipv6.fraghdr",
         "ah", "esp", "tcp", "udp", "icmp", "icmpv6", "vxlan", "geneve",
     };
 
-    public static TheoryData<string> Files => ["corpus.pcap", "corpus.pcapng", "builders.pcap", "demo"];
+    public static TheoryData<string> Files => ["corpus.pcap", "corpus.pcapng", "cooked2.pcap", "builders.pcap", "demo"];
 
     [SkippableTheory]
     [MemberData(nameof(Files))]

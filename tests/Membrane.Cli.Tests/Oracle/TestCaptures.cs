@@ -7,7 +7,7 @@ namespace Membrane.Cli.Tests.Oracle;
 
 /// <summary>
 /// The captures the oracle compares on, made once per test run in a temporary directory:
-/// scapy's corpus (tests/corpus/make_corpus.py: pcap, pcapng and raw-IP), frames built by
+/// scapy's corpus (tests/corpus/make_corpus.py: pcap, pcapng, raw IP, Linux cooked v1 and v2), frames built by
 /// Membrane.Packets' <see cref="PacketBuilder"/> written by Membrane.Capture's <see cref="PcapWriter"/>,
 /// the same frames cut by a 70-byte snap length, and a file of seed frames.
 /// </summary>
@@ -16,7 +16,7 @@ internal static class TestCaptures
     private static readonly Lazy<string> s_directory = new(Create);
 
     /// <summary>Every capture tshark can read (the seed file is not one of them).</summary>
-    public static readonly string[] OracleFiles = ["corpus.pcap", "corpus.pcapng", "rawip.pcap", "builders.pcap", "snaplen.pcap"];
+    public static readonly string[] OracleFiles = ["corpus.pcap", "corpus.pcapng", "rawip.pcap", "cooked.pcap", "cooked2.pcap", "builders.pcap", "snaplen.pcap"];
 
     public const string SeedFile = "seed.pcap";
 

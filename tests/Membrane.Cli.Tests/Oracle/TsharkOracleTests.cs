@@ -16,7 +16,7 @@ public class TsharkOracleTests(ITestOutputHelper output)
     /// <summary>Layer names tshark may list that the decoder also produces (frame.protocols has more: ethertype, data, http …).</summary>
     private static readonly HashSet<string> s_layerVocabulary = new(StringComparer.Ordinal)
     {
-        "eth", "vlan", "ieee8021ad", "arp", "ip", "ipv6", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "ipv6.fraghdr",
+        "sll", "eth", "vlan", "ieee8021ad", "arp", "ip", "ipv6", "ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "ipv6.fraghdr",
         "ah", "esp", "tcp", "udp", "icmp", "icmpv6", "vxlan", "geneve",
     };
 
@@ -27,6 +27,8 @@ public class TsharkOracleTests(ITestOutputHelper output)
         { "corpus.pcap", 2200, 195 },
         { "corpus.pcapng", 2200, 195 },
         { "rawip.pcap", 1650, 180 },
+        { "cooked.pcap", 1700, 185 },
+        { "cooked2.pcap", 1700, 185 },
         { "builders.pcap", 500, 160 },
         { "snaplen.pcap", 320, 100 },
     };
