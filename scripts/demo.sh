@@ -1,24 +1,97 @@
 #!/usr/bin/env bash
-# The local demo. Until the agent exists it generates a small capture of container
-# traffic (scapy) and runs the pcap analyzer on it.
+# The local demo: a node (a network namespace, never this machine's own), the Membrane agent
+# in it, and three pods (namespaces) wired by the real CNI plugin with labels app=web,
+# app=api and app=db. Shows the endpoints, pod-to-pod traffic through the eBPF datapath and
+# its counters, then removes everything. `scripts/demo.sh --clean` removes what a killed
+# demo left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-demo_dir=.demo
+root=$PWD
+demo=mbdemo
+state=$root/.demo
+socket=$state/membrane.sock
+bpf_root=/sys/fs/bpf/$demo
+node=$demo-node
+pods=(web api db)
+config() {
+    printf '{"cniVersion":"1.1.0","name":"membrane-demo","type":"membrane","socket":"%s","mtu":1500%s}' "$socket" "${1:-}"
+}
+
+cni() { # cni COMMAND POD [config-extra]
+    echo "$(config "${3:-}")" | CNI_COMMAND=$1 CNI_CONTAINERID=$demo-$2 CNI_NETNS=/run/netns/$demo-$2 CNI_IFNAME=eth0 \
+        CNI_PATH=$root/bin CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=demo;K8S_POD_NAME=$2" "$root/bin/membrane-cni"
+}
+
+cleanup() {
+    set +e
+    if [[ -S $socket ]]; then
+        for pod in "${pods[@]}"; do cni DEL "$pod" >/dev/null 2>&1; done
+    fi
+    if [[ -f $state/agent.pid ]]; then
+        pid=$(cat "$state/agent.pid")
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid"
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
+    fi
+    for pod in "${pods[@]}"; do ip netns del "$demo-$pod" 2>/dev/null; done
+    ip netns del "$node" 2>/dev/null
+    rm -rf "$bpf_root" "$state"
+}
+
 if [[ ${1:-} == --clean ]]; then
-    rm -rf "$demo_dir"
+    cleanup
     echo "demo: cleaned"
     exit 0
 fi
-mkdir -p "$demo_dir"
-pcap=$demo_dir/mix.pcap
-echo "demo: generating 2,000 packets of container traffic into $pcap"
-/usr/bin/python3 scripts/gen_demo_capture.py 2000 "$pcap"
-echo
-echo "== membrane pcap stats $pcap"
-bin/membrane pcap stats "$pcap"
-echo
-echo "== membrane pcap decode $pcap --count 3"
-bin/membrane pcap decode "$pcap" --count 3
-echo
-echo "== membrane seed demo"
-bin/membrane seed demo
+
+cleanup # whatever an earlier, killed demo left
+trap cleanup EXIT
+mkdir -p "$state"
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "a node: network namespace $node, agent with pod CIDRs 198.18.0.0/24 and fd00:198:18::/64"
+ip netns add "$node"
+ip -n "$node" link set lo up
+# nsenter switches only the network namespace, so the agent's pins land in the machine's bpffs.
+nsenter --net="/run/netns/$node" "$root/bin/membrane" agent --state-dir "$state/agent" --socket "$socket" \
+    --pod-cidr 198.18.0.0/24,fd00:198:18::/64 --node-name "$demo" --bpf-root "$bpf_root" 2>"$state/agent.log" &
+echo $! >"$state/agent.pid"
+for _ in $(seq 100); do
+    bin/membrane --socket "$socket" status >/dev/null 2>&1 && break
+    sleep 0.1
+done
+bin/membrane --socket "$socket" status
+
+step "three pods through the CNI plugin (bin/membrane-cni ADD)"
+for pod in "${pods[@]}"; do
+    ip netns add "$demo-$pod"
+    result=$(cni ADD "$pod" ",\"args\":{\"cni\":{\"labels\":[{\"key\":\"app\",\"value\":\"$pod\"}]}}")
+    printf '%-4s %s\n' "$pod" "$(echo "$result" | tr -d ' \n' | grep -o '"ips":\[[^]]*\]')"
+done
+
+step "membrane endpoint list"
+bin/membrane --socket "$socket" endpoint list
+
+step "pod-to-pod traffic (through the from_pod eBPF program and bpf_redirect_peer)"
+addr() { bin/membrane --socket "$socket" endpoint list -o json | python3 -c "import json,sys; print(next(e['$2'] for e in json.load(sys.stdin) if e['podName']=='$1'))"; }
+for src in web api; do
+    for dst in api db; do
+        [[ $src == "$dst" ]] && continue
+        for family in ipv4 ipv6; do
+            to=$(addr "$dst" "$family")
+            if ip netns exec "$demo-$src" ping -c 2 -i 0.2 -W 1 "$to" >/dev/null 2>&1; then verdict=ok; else verdict=FAILED; fi
+            printf '%-4s -> %-4s %-16s %s\n' "$src" "$dst" "$to" "$verdict"
+        done
+    done
+done
+
+step "a spoofed source address from web is dropped by the datapath"
+ip netns exec "$demo-web" ip addr add 198.18.0.250/32 dev eth0
+if ip netns exec "$demo-web" ping -c 2 -i 0.2 -W 1 -I 198.18.0.250 "$(addr db ipv4)" >/dev/null 2>&1; then echo "web (spoofed 198.18.0.250) -> db: delivered?!"; else echo "web (spoofed 198.18.0.250) -> db: dropped"; fi
+
+step "membrane bpf metrics"
+bin/membrane --socket "$socket" bpf metrics
+
+step "cleaning up (CNI DEL, agent stop, namespaces)"
