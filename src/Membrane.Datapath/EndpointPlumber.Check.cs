@@ -64,6 +64,10 @@ public sealed partial class EndpointPlumber
             {
                 problems.Add($"no endpoint entry for address {a.Address} pointing at ifindex {hostLink.Index}");
             }
+            if (!_nodeNetlink.GetNeighbours(interfaceIndex: hostLink.Index).Any(n => n.Address.Equals(a.Address) && (n.State & NeighbourState.Permanent) != 0))
+            {
+                problems.Add($"no permanent neighbour entry {a.Address} on {hostLink.Name} in the node");
+            }
             var family = a.IsIpv4 ? AddressFamily.InterNetwork : AddressFamily.InterNetworkV6;
             var hostRoute = new IPNetwork(a.Address, a.HostPrefixLength);
             if (!_nodeNetlink.GetRoutes(family, Route.MainTable).Any(r => r.Destination == hostRoute && r.OutputInterface == hostLink.Index))

@@ -19,8 +19,9 @@ public sealed class EndpointPlumbingException(string message, Exception? inner =
 /// With no on-link prefix the pod sends everything, other pods of its CIDR included, to
 /// that MAC, i.e. into from_pod; it never resolves any address (no ARP/ND to answer), and
 /// the datapath decides, not the pod's idea of its subnet (Cilium and Calico do the same).
-/// The node gets a /32 (/128) route to each pod address through the host side, the
-/// endpoint in the datapath maps and from_pod attached with a pinned tcx link.
+/// The node gets a /32 (/128) route and a permanent neighbour entry for each pod address
+/// on the host side, the endpoint in the datapath maps and from_pod attached with a pinned
+/// tcx link.
 /// </para>
 /// <para>
 /// DEL removes all of it, tolerates any part being missing (the veth, the pod's namespace,
@@ -168,10 +169,15 @@ public sealed partial class EndpointPlumber : IDisposable
             });
         }
 
-        // The node's way back to the pod (its own traffic, replies of its stack).
+        // The node's way back to the pod (its own traffic, replies of its stack): a host
+        // route and a permanent neighbour entry, the mirror of the pod's gateway entry. The
+        // entry spares the node ARP and ND, and with them the wait for the host side's
+        // IPv6 link-local address, which Neighbour Solicitations need as their source and
+        // which is tentative for a second or two after the link comes up (RFC 4862 5.4).
+        // Both are removed with the veth; no undo step of their own.
         foreach (var a in request.Addresses)
         {
-            // Removed with the veth; no undo step of its own.
+            _nodeNetlink.AddNeighbour(hostLink.Index, a.Address, podMac, replace: true);
             _nodeNetlink.ReplaceRoute(new Route
             {
                 Destination = new IPNetwork(a.Address, a.HostPrefixLength),

@@ -165,6 +165,26 @@ public sealed class EndpointLiveTests : IDisposable
     }
 
     [SkippableFact]
+    public void APodReachesTheNodesOwnAddressesThroughTheStackAndTheNodeFindsItsWayBack()
+    {
+        _plumber.Add(_a);
+        // An address of the node itself, outside the pod CIDRs: from_pod hands such traffic
+        // to the stack, whose reply goes back through the /32 (/128) route to the pod.
+        // (On the node's loopback: this kernel has no dummy driver.)
+        var lo = _node.Netlink.GetLink("lo");
+        var node4 = IPAddress.Parse("198.19.0.1");
+        var node6 = IPAddress.Parse("fd00:198:18:ff::1");
+        _node.Netlink.AddAddress(lo.Index, node4, 32);
+        _node.Netlink.AddAddress(lo.Index, node6, 128, AddressFlags.NoDad);
+
+        Assert.Equal(IPStatus.Success, Ping(_podA, node4));
+        Assert.Equal(IPStatus.Success, Ping(_podA, node6));
+        Assert.Equal(IPStatus.Success, Ping(_node, V4(_a)));
+        Assert.Equal(IPStatus.Success, Ping(_node, V6(_a)));
+        Assert.Equal(0ul, _datapath.ReadMetrics().Where(m => DatapathReasons.IsDrop(m.Reason)).Aggregate(0ul, (s, m) => s + m.Packets));
+    }
+
+    [SkippableFact]
     public void WithoutTheStaticNeighbourEntryThePodResolvesItsGatewayThroughTheProgram()
     {
         _plumber.Add(_a);
