@@ -53,10 +53,19 @@ public class DecoderRobustnessTests(ITestOutputHelper output)
             }
             var data = buffer.AsSpan(0, length);
             var original = random.Next(8) == 0 ? length + random.Next(1, 2000) : length; // sometimes snaplen-cut
+            // Mostly Ethernet; sometimes the same bytes read as another link type the decoder starts from.
+            var linkType = random.Next(8) switch
+            {
+                0 => Capture.LinkType.RawIp,
+                1 => Capture.LinkType.LinuxSll,
+                2 => Capture.LinkType.LinuxSll2,
+                3 => (Capture.LinkType)147, // seed frames
+                _ => Capture.LinkType.Ethernet,
+            };
             var before = json.Lines;
-            jsonWriter.WritePacket(i + 1, i, original, Capture.LinkType.Ethernet, data);
-            textWriter.WritePacket(i + 1, i, original, Capture.LinkType.Ethernet, data);
-            stats.WritePacket(i + 1, i, original, Capture.LinkType.Ethernet, data);
+            jsonWriter.WritePacket(i + 1, i, original, linkType, data);
+            textWriter.WritePacket(i + 1, i, original, linkType, data);
+            stats.WritePacket(i + 1, i, original, linkType, data);
             Assert.Equal(before + 1, json.Lines);
         }
         jsonWriter.Flush();
