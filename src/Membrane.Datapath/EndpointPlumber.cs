@@ -17,8 +17,9 @@ public sealed class EndpointPlumbingException(string message, Exception? inner =
 /// addresses (/32, /128) rather than its CIDR's prefix, an on-link default route through
 /// the gateway and a permanent neighbour entry for the gateway at the host side's MAC.
 /// With no on-link prefix the pod sends everything, other pods of its CIDR included, to
-/// that MAC, i.e. into from_pod; it never resolves any address (no ARP/ND to answer), and
-/// the datapath decides, not the pod's idea of its subnet (Cilium and Calico do the same).
+/// that MAC, i.e. into from_pod, and needs no address resolved (from_pod answers ARP and
+/// ND anyway should the entry go); the datapath decides, not the pod's idea of its subnet
+/// (Cilium and Calico address pods the same way).
 /// The node gets a /32 (/128) route and a permanent neighbour entry for each pod address
 /// on the host side, the endpoint in the datapath maps and from_pod attached with a pinned
 /// tcx link.
