@@ -15,7 +15,7 @@ internal enum DecodeFormat
 
 /// <summary>
 /// Renders packets as their full field breakdown: layers in wire order (a tunnel's inner
-/// headers after its outer ones, an ICMP error's quoted header nested inside the ICMP layer),
+/// headers after its outer ones, an ICMP error's quoted datagram one level deeper after the ICMP layer),
 /// each with Wireshark display-filter field names and tshark's value formats
 /// (<see cref="TsharkFormat"/>), plus every dissection error with its reason and byte offset.
 /// <para>
@@ -23,7 +23,8 @@ internal enum DecodeFormat
 /// capture file and <c>capture</c> feeds it packets from a live socket, through
 /// <see cref="WritePacket"/>. The dissection itself is <see cref="PacketDecoder"/>, which calls
 /// back into the typed field methods below; subclasses only decide how a field is laid out.
-/// Output is buffered; call <see cref="Flush"/> (or dispose) to push it out.
+/// Writers issue many small writes: give them a buffered stream, and call <see cref="Flush"/>
+/// (or dispose) before reporting anything on stderr, so that stdout and stderr stay in order.
 /// </para>
 /// </summary>
 internal abstract class DecodeWriter : IDisposable
