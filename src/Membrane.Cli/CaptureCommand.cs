@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using Membrane.Capture;
 using Membrane.Cli.Decode;
 using Membrane.Linux.Namespaces;
@@ -89,15 +90,19 @@ internal static class CaptureCommand
                 writePath,
                 format,
                 parseResult.GetValue(snapLength));
-            // The capture loop blocks in poll(2); run it off the invocation thread so Ctrl+C
-            // (the token) is seen within one poll interval.
-            return Task.Factory.StartNew(
-                () =>
-                {
-                    using var stdout = new BufferedStream(Console.OpenStandardOutput(), 1 << 16);
-                    return Run(options, stdout, Console.Error, cancellationToken);
-                },
-                cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            // Ctrl+C and SIGTERM end the capture cleanly (the file is flushed and the count
+            // printed) instead of killing the process mid-write.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            using var stdout = new BufferedStream(Console.OpenStandardOutput(), 1 << 16);
+            return Task.FromResult(Run(options, stdout, Console.Error, stop.Token));
+
+            void Stop(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            }
         });
         return command;
     }
@@ -177,6 +182,7 @@ internal static class CaptureCommand
         var clock = Stopwatch.StartNew();
         var nextProgress = TimeSpan.FromSeconds(2);
         long captured = 0;
+        var downs = 0;
         // Poll in short slices so that the duration, Ctrl+C and progress are honoured promptly.
         var slice = TimeSpan.FromMilliseconds(200);
         while (!cancellationToken.IsCancellationRequested && (options.Count is not { } max || captured < max))
@@ -200,6 +206,11 @@ internal static class CaptureCommand
             }
             else
             {
+                if (socket.DownCount != downs)
+                {
+                    downs = socket.DownCount;
+                    stderr.WriteLine($"membrane: {options.Interface} is down; capturing as soon as it is up");
+                }
                 // Idle: push out what is buffered so a reader of the pipe or file sees it.
                 printer?.Flush();
                 file?.Flush();

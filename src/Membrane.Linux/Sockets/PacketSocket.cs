@@ -47,6 +47,13 @@ public sealed unsafe class PacketSocket : IDisposable
     /// <summary>The interface, as read in the socket's namespace when it was opened.</summary>
     public LinkInfo Interface { get; }
 
+    /// <summary>
+    /// How many times the kernel reported the interface down (ENETDOWN): at bind time when it
+    /// was not up yet, or later when it went down. The socket stays bound and frames flow
+    /// again once the interface is up.
+    /// </summary>
+    public int DownCount { get; private set; }
+
     /// <summary>Opens a capture on <paramref name="interfaceName"/> inside <paramref name="ns"/>.</summary>
     public static PacketSocket Open(NetNs ns, string interfaceName)
     {
@@ -134,6 +141,12 @@ public sealed unsafe class PacketSocket : IDisposable
             var errno = Libc.LastErrno;
             if (errno is Errno.EAGAIN or Errno.EINTR)
             {
+                return false;
+            }
+            if (errno == Errno.ENETDOWN)
+            {
+                // A pending sk_err (net/packet/af_packet.c packet_do_bind / packet_notifier), reported once.
+                DownCount++;
                 return false;
             }
             throw new IOException($"failed to receive a packet on {Interface.Name}: {errno.Describe()}");
