@@ -79,7 +79,9 @@ public ref struct NetlinkMessageBuilder
     /// <summary>Appends a NUL-terminated string attribute (NLA_NUL_STRING / NLA_STRING).</summary>
     public void AddString(ushort type, string value)
     {
-        Span<byte> v = stackalloc byte[Encoding.UTF8.GetMaxByteCount(value.Length) + 1];
+        ArgumentNullException.ThrowIfNull(value);
+        var max = Encoding.UTF8.GetMaxByteCount(value.Length) + 1;
+        Span<byte> v = max <= 256 ? stackalloc byte[256] : new byte[max];
         var n = Encoding.UTF8.GetBytes(value, v);
         v[n] = 0;
         Add(type, v.Slice(0, n + 1));

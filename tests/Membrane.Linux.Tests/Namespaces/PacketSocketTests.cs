@@ -101,6 +101,37 @@ public sealed class PacketSocketTests
     }
 
     [SkippableFact]
+    public void ACaptureOpenedOnADownInterfaceWaitsForItToComeUp()
+    {
+        Requires.Root();
+        using var leaks = new LeakCheck();
+        using var a = new NetNsFixture("a");
+        using var b = new NetNsFixture("b");
+        var (_, nameInB) = TrafficTests.Connect(a, b);
+        var link = b.Netlink.GetLink(nameInB);
+        b.Netlink.SetDown(link.Index);
+
+        using var capture = PacketSocket.Open(b.Namespace, nameInB);
+        var buffer = new byte[2048];
+        Assert.False(capture.TryReceive(buffer, TimeSpan.FromMilliseconds(200), out _));
+        Assert.Equal(1, capture.DownCount);
+
+        b.Netlink.SetUp(link.Index);
+        var got = false;
+        for (var attempt = 0; attempt < 20 && !got; attempt++)
+        {
+            a.Run(() =>
+            {
+                using var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                udp.SendTo("up again"u8, new IPEndPoint(IPAddress.Parse("198.18.0.2"), 9));
+            });
+            got = capture.TryReceive(buffer, TimeSpan.FromMilliseconds(250), out _);
+        }
+        Assert.True(got, "no frame after the interface came up");
+        Assert.Equal(1, capture.DownCount);
+    }
+
+    [SkippableFact]
     public void OpeningAMissingInterfaceFailsInsideTheNamespace()
     {
         Requires.Root();
