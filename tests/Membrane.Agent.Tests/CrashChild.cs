@@ -12,15 +12,20 @@ namespace Membrane.Agent.Tests;
 /// real EndpointManager as fast as it can and prints "acked CID ADDRESS" after each ADD
 /// returned: everything printed was acknowledged. Every third ADD is followed by a DEL of an
 /// earlier endpoint, announced by "deleting CID" and acknowledged by "deleted CID". The crash
-/// test kills it with SIGKILL.
+/// test kills it with SIGKILL. <c>agent STATEDIR SOCKET</c> runs an AgentHost (with the
+/// recording datapath) the way <c>membrane agent</c> does, until SIGINT or SIGTERM.
 /// </summary>
 public static class CrashChild
 {
     public static async Task<int> Main(string[] args)
     {
+        if (args is ["agent", var agentState, var socket])
+        {
+            return await RunAgentAsync(agentState, socket);
+        }
         if (args is not ["crash-writer", var stateDir])
         {
-            await Console.Error.WriteLineAsync("usage: crash-writer STATEDIR");
+            await Console.Error.WriteLineAsync("usage: crash-writer STATEDIR | agent STATEDIR SOCKET");
             return 2;
         }
         using var store = AgentStore.Open(stateDir);
@@ -48,5 +53,20 @@ public static class CrashChild
                 await stdout.WriteLineAsync($"deleted {Environment.ProcessId}-{i - 1}");
             }
         }
+    }
+
+    private static async Task<int> RunAgentAsync(string stateDir, string socket)
+    {
+        var options = new AgentOptions
+        {
+            StateDir = stateDir,
+            SocketPath = socket,
+            PodCidrs = AgentOptions.ParsePodCidrs("198.18.0.0/24"),
+            NodeName = "child",
+        };
+        await using var host = new AgentHost(options, new RecordingDatapath());
+        await host.RunAsync(CancellationToken.None);
+        await Console.Out.WriteLineAsync("stopped");
+        return 0;
     }
 }

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using Membrane.Agent.Identities;
 using Membrane.Api;
+using Membrane.Testing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Membrane.Agent.Tests;
@@ -44,6 +46,67 @@ public sealed class HostTests : IDisposable
             await Task.Delay(20);
         }
         Assert.Null(identities.Lookup(ReservedIdentity.FirstAllocated));
+    }
+
+    // SIGTERM is what service managers and `kill` send. (SIGINT is not tested here: a shell
+    // that starts the test run in the background leaves SIGINT ignored for its children, and
+    // the runtime keeps an inherited SIG_IGN for SIGINT, so the result would depend on how the
+    // tests were started.)
+    [SkippableFact]
+    public async Task SigtermStopsTheAgentCleanly()
+    {
+        const string signal = "TERM";
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : Requires.Tool("dotnet");
+        var kill = Requires.Tool("kill");
+        var socket = _dir.File("agent.sock");
+        var psi = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in (string[])["exec", typeof(CrashChild).Assembly.Location, "agent", _dir.File("state"), socket])
+        {
+            psi.ArgumentList.Add(arg);
+        }
+        using var child = Process.Start(psi)!;
+        var stdout = child.StandardOutput.ReadToEndAsync();
+        var stderr = child.StandardError.ReadToEndAsync();
+        try
+        {
+            using var client = new MembraneClient(socket);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            StatusResponse? status = null;
+            while (status is null && DateTime.UtcNow < deadline && !child.HasExited)
+            {
+                try
+                {
+                    status = await client.StatusAsync();
+                }
+                catch (AgentUnreachableException)
+                {
+                    await Task.Delay(50);
+                }
+            }
+            if (status is null)
+            {
+                child.Kill();
+                Assert.Fail($"the agent did not come up: {await stderr}");
+            }
+            Assert.Equal("child", status.NodeName);
+
+            Assert.Equal(0, Tools.Run(kill, [$"-{signal}", child.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]).ExitCode);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await child.WaitForExitAsync(timeout.Token);
+            Assert.Equal(0, child.ExitCode);
+            Assert.Contains("stopped", await stdout, StringComparison.Ordinal);
+            Assert.False(File.Exists(socket), "the socket is removed on a clean stop");
+        }
+        finally
+        {
+            if (!child.HasExited)
+            {
+                child.Kill();
+            }
+        }
+        // The state dir's lock went with it.
+        await using var next = new AgentHost(Options(TimeSpan.FromMinutes(1)), new RecordingDatapath());
+        await next.StartAsync(default);
     }
 
     [Theory]
