@@ -82,6 +82,7 @@ public sealed class AddressRouteNeighbourTests
             new() { Destination = IPNetwork.Parse("fd00:198:18:100::/56"), Type = RouteType.Unreachable },
             new() { Destination = IPNetwork.Parse("198.18.200.0/24"), Type = RouteType.Blackhole },
             new() { Destination = IPNetwork.Parse("fd00:198:18:200::/64"), Type = RouteType.Blackhole },
+            new() { Destination = IPNetwork.Parse("198.18.201.0/24"), Type = RouteType.Prohibit },
             // a specific table
             new() { Destination = IPNetwork.Parse("198.18.13.0/24"), Gateway = IPAddress.Parse("198.18.0.254"), Table = 1000 },
             new() { Destination = IPNetwork.Parse("0.0.0.0/0"), Gateway = IPAddress.Parse("198.18.0.254"), Table = 100 },
@@ -121,6 +122,7 @@ public sealed class AddressRouteNeighbourTests
         var shown = Tools.Run(Requires.Tool("ip"), ["-n", fx.Name, "route", "show"]).Stdout;
         Assert.Contains("unreachable 198.19.0.0/16", shown);
         Assert.Contains("blackhole 198.18.200.0/24", shown);
+        Assert.Contains("prohibit 198.18.201.0/24", shown);
         Assert.Contains($"198.18.12.0/24 via 198.19.255.1 dev {link.Name} proto static onlink", shown);
         Assert.Contains($"198.18.11.0/24 dev {link.Name} proto static scope link", shown);
 
