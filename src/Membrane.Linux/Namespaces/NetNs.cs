@@ -61,7 +61,8 @@ public sealed partial class NetNs : IDisposable
             {
                 throw new NamespaceException(operation, Libc.LastErrno);
             }
-            Libc.Close(fd);
+            // Only the file is needed (the mount point); its descriptor closes at once.
+            new SafeFileDescriptor(fd).Dispose();
         }
         try
         {
