@@ -52,7 +52,7 @@ internal static class CniPlugin
                     await CheckAsync(client, request, conf).ConfigureAwait(false);
                     return 0;
                 case CniCommand.Gc:
-                    var gc = await client.CniGcAsync(new CniGcRequest { ValidAttachments = conf.ValidAttachments }).ConfigureAwait(false);
+                    var gc = await client.CniGcAsync(new CniGcRequest { ValidAttachments = conf.ValidAttachments, Network = conf.Name }).ConfigureAwait(false);
                     await log.WriteLineAsync($"membrane-cni: GC released {gc.Released.Count} attachment(s)").ConfigureAwait(false);
                     return 0;
                 case CniCommand.Status:

@@ -107,7 +107,7 @@ public sealed class ApiServerTests : IAsyncLifetime
     public async Task AddCheckListGetGcAndDelWorkOverTheSocket()
     {
         var added = await _client.CniAddAsync(Add("c1"));
-        Assert.Equal([new IpConfig("198.18.0.2/29", "198.18.0.1"), new IpConfig("fd00:198:18::2/120", "fd00:198:18::1")], added.Ips);
+        Assert.Equal([new IpConfig("198.18.0.2/32", "198.18.0.1"), new IpConfig("fd00:198:18::2/128", "fd00:198:18::1")], added.Ips);
         Assert.Equal(added.EndpointId, (await _client.CniAddAsync(Add("c1"))).EndpointId); // idempotent
         await _client.CniAddAsync(Add("c2"));
 

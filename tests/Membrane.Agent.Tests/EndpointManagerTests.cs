@@ -64,7 +64,8 @@ public sealed class EndpointManagerTests : IDisposable
     public async Task AddGivesAddressesGatewayRoutesAndAnIdentity()
     {
         var response = await _manager.AddAsync(Add("c1"), default);
-        Assert.Equal([new IpConfig("198.18.0.2/24", "198.18.0.1"), new IpConfig("fd00:198:18::2/120", "fd00:198:18::1")], response.Ips);
+        // The result names the host address the pod holds; the store keeps the CIDR it came from.
+        Assert.Equal([new IpConfig("198.18.0.2/32", "198.18.0.1"), new IpConfig("fd00:198:18::2/128", "fd00:198:18::1")], response.Ips);
         Assert.Equal([new RouteConfig("0.0.0.0/0", "198.18.0.1"), new RouteConfig("::/0", "fd00:198:18::1")], response.Routes);
         Assert.Equal(EndpointManager.HostInterfaceName("c1", "eth0"), response.HostInterface);
         Assert.Matches("^lxc[0-9a-f]{11}$", response.HostInterface);
@@ -127,7 +128,7 @@ public sealed class EndpointManagerTests : IDisposable
         // Nothing leaked: the next ADD works and holds the only address in use.
         _datapath.FailCreate = null;
         var ok = await _manager.AddAsync(Add("c1"), default);
-        Assert.Equal("198.18.0.3/24", ok.Ips[0].Address); // next fit moves on; .2 is free again
+        Assert.Equal("198.18.0.3/32", ok.Ips[0].Address); // next fit moves on; .2 is free again
         Assert.Equal(1, _ipam.Pools[0].InUse);
     }
 

@@ -479,7 +479,11 @@ public sealed class EndpointManager
             HostMac = row.HostMac ?? "",
             PodMac = row.PodMac ?? "",
             Mtu = row.Mtu,
-            Ips = spec.Addresses.Select(a => new IpConfig(a.AddressWithPrefix, a.Gateway.ToString())).ToList(),
+            // The pod's interface holds a host address (/32, /128: every packet, also to pods in
+            // the same CIDR, goes through the gateway and so through the datapath), and the
+            // result says what the interface holds, as Cilium's does.
+            Ips = spec.Addresses.Select(a => new IpConfig(
+                $"{a.Address}/{(a.Address.AddressFamily == AddressFamily.InterNetwork ? 32 : 128)}", a.Gateway.ToString())).ToList(),
             // The pod reaches everything through the gateway: a default route per family.
             Routes = spec.Addresses
                 .Select(a => new RouteConfig(a.Address.AddressFamily == AddressFamily.InterNetwork ? "0.0.0.0/0" : "::/0", a.Gateway.ToString()))
