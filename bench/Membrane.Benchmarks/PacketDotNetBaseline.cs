@@ -21,7 +21,7 @@ public static class PacketDotNetBaseline
         }
         if (packet.Extract<IPPacket>() is { } ip)
         {
-            acc += ip.SourceAddress.GetHashCode() ^ ip.DestinationAddress.GetHashCode();
+            acc += H(ip.SourceAddress) ^ H(ip.DestinationAddress);
             acc += (int)ip.Protocol;
             if (ip.PayloadPacket is TransportPacket transport)
             {
@@ -40,12 +40,12 @@ public static class PacketDotNetBaseline
         {
             acc += p switch
             {
-                EthernetPacket e => e.SourceHardwareAddress.GetHashCode() ^ (int)e.Type,
+                EthernetPacket e => H(e.SourceHardwareAddress) ^ (int)e.Type,
                 Ieee8021QPacket v => v.VlanIdentifier + (int)v.PriorityControlPoint,
-                ArpPacket a => (int)a.Operation + a.SenderProtocolAddress.GetHashCode(),
-                IPv4Packet v4 => v4.TimeToLive + v4.Id + v4.FragmentOffset + v4.Checksum + v4.SourceAddress.GetHashCode() + v4.TotalLength,
-                IPv6Packet v6 => v6.HopLimit + v6.FlowLabel + v6.SourceAddress.GetHashCode() + v6.PayloadLength,
-                TcpPacket t => t.SequenceNumber + t.AcknowledgmentNumber + t.WindowSize + t.Flags + t.Checksum + t.OptionsCollection.Count,
+                ArpPacket a => (int)a.Operation + H(a.SenderProtocolAddress),
+                IPv4Packet v4 => v4.TimeToLive + v4.Id + v4.FragmentOffset + v4.Checksum + H(v4.SourceAddress) + v4.TotalLength,
+                IPv6Packet v6 => v6.HopLimit + v6.FlowLabel + H(v6.SourceAddress) + v6.PayloadLength,
+                TcpPacket t => t.SequenceNumber + t.AcknowledgmentNumber + t.WindowSize + t.Flags + t.Checksum + (t.OptionsCollection?.Count ?? 0),
                 UdpPacket u => u.SourcePort + u.Length + u.Checksum,
                 IcmpV4Packet i4 => (int)i4.TypeCode + i4.Id + i4.Sequence,
                 IcmpV6Packet i6 => (int)i6.Type + i6.Code,
@@ -54,4 +54,7 @@ public static class PacketDotNetBaseline
         }
         return acc;
     }
+
+    // Some PacketDotNet properties are null for malformed or truncated headers.
+    private static int H(object? value) => value?.GetHashCode() ?? 0;
 }
