@@ -39,6 +39,7 @@ public sealed class PortSet
     public static PortSet Empty { get; } = new();
 
     /// <summary>True when <paramref name="port"/> is in the set.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public bool Contains(ushort port) => ((_bits[port >> 6] >> (port & 63)) & 1) != 0;
 }
 

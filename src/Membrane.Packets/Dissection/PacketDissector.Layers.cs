@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Membrane.Packets;
 
 // One method per header kind: read it, produce its layer, decide what comes next.
@@ -7,6 +9,8 @@ public ref partial struct PacketDissector
 
     private bool Lenient => _options.AllowTruncated || InsideIcmpError;
 
+    // Error paths stay out of line so the hot per-layer methods are small enough to inline and keep in registers.
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private bool Fail(ParseError relative, out Layer layer)
     {
         _error = relative.WithOffset(_offset);
@@ -15,10 +19,12 @@ public ref partial struct PacketDissector
         return false;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private readonly Layer Make(LayerKind kind, int length, int end) =>
         new(kind, _offset, length, end, _depth, _flags, _networkOffset);
 
     // After a header: what is left of the region is payload, or nothing.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ThenPayload()
     {
         if (_offset < _end)
@@ -33,6 +39,7 @@ public ref partial struct PacketDissector
 
     // Inside an ICMP error only the first bytes of the quoted datagram are present (RFC 792: IP header + 8
     // bytes), so a transport header cut short there is a valid shorter parse: its bytes become payload.
+    [MethodImpl(MethodImplOptions.NoInlining)]
     private bool QuotedRemainder(ReadOnlySpan<byte> span, ParseError error, out Layer layer)
     {
         if (InsideIcmpError && error.Reason is ParseErrorReason.Truncated or ParseErrorReason.HeaderLengthBeyondPacket)
@@ -48,6 +55,7 @@ public ref partial struct PacketDissector
         return Fail(error, out layer);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void DispatchEtherType(ushort etherType)
     {
         switch (etherType)
@@ -290,11 +298,15 @@ public ref partial struct PacketDissector
         _end = _offset + region;
         _offset += UdpHeader.Length;
         ushort port = udp.DestinationPort;
-        if (!InsideIcmpError && _options.VxlanPorts.Contains(port))
+        if (InsideIcmpError)
+        {
+            ThenPayload();
+        }
+        else if (_options.VxlanPorts.Contains(port))
         {
             _next = LayerKind.Vxlan;
         }
-        else if (!InsideIcmpError && _options.GenevePorts.Contains(port))
+        else if (_options.GenevePorts.Contains(port))
         {
             _next = LayerKind.Geneve;
         }

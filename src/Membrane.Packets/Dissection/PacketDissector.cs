@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Membrane.Packets;
 
 /// <summary>
@@ -79,13 +81,15 @@ public ref partial struct PacketDissector
     /// <summary>Produces the next layer; false at the end of the packet or on an error (see <see cref="Error"/>).</summary>
     public bool TryNext(out Layer layer)
     {
-        layer = default;
         if (_done)
         {
+            layer = default;
             return false;
         }
+        // _offset <= _end <= _packet.Length always holds (every region is clipped to the bytes present).
         ReadOnlySpan<byte> span = _packet.Slice(_offset, _end - _offset);
-        bool ok = _next switch
+        // Each branch assigns layer; MoveNext passes _current itself, so Current needs no extra copy here.
+        return _next switch
         {
             LayerKind.Ethernet => Ethernet(span, out layer),
             LayerKind.Vlan => Vlan(span, out layer),
@@ -104,11 +108,6 @@ public ref partial struct PacketDissector
             LayerKind.Seed => Seed(span, out layer),
             _ => Payload(span, out layer),
         };
-        if (ok)
-        {
-            _current = layer;
-        }
-        return ok;
     }
 
     /// <summary>

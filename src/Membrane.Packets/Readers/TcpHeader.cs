@@ -36,7 +36,11 @@ public readonly ref struct TcpHeader
             error = new ParseError(ParseErrorReason.HeaderLengthBeyondPacket, 12, LayerKind.Tcp);
             return false;
         }
-        int bad = FindMalformedOption(data.Slice(MinLength, hl - MinLength));
+        // Most segments carry no options or exactly NOP, NOP, Timestamps (RFC 7323 App. A's layout, what
+        // Linux sends on every segment of a timestamped connection): both are well formed without a walk.
+        int bad = hl == MinLength || (hl == MinLength + 12 && BinaryPrimitives.ReadUInt32BigEndian(data.Slice(MinLength)) == 0x0101_080A)
+            ? -1
+            : FindMalformedOption(data.Slice(MinLength, hl - MinLength));
         if (bad >= 0)
         {
             error = new ParseError(ParseErrorReason.BadOptionLength, MinLength + bad, LayerKind.Tcp);
