@@ -18,4 +18,4 @@ aot_us=$(time_it "$aot")
 jit_us=$(time_it "$jit")
 printf '| plugin build | size | VERSION call, mean of %d |\n|---|---|---|\n' "$n"
 printf '| NativeAOT (bin/membrane-cni) | %s | %d.%03d ms |\n' "$(du -h "$aot" | cut -f1)" $((aot_us / 1000)) $((aot_us % 1000))
-printf '| JIT, framework-dependent | %s | %d.%03d ms |\n' "$(du -ch "$(dirname "$jit")"/*.dll | tail -1 | cut -f1)" $((jit_us / 1000)) $((jit_us % 1000))
+printf '| JIT, framework-dependent (+ the shared .NET runtime) | %s | %d.%03d ms |\n' "$(du -ch "$(dirname "$jit")"/*.dll | tail -1 | cut -f1)" $((jit_us / 1000)) $((jit_us % 1000))

@@ -144,11 +144,7 @@ public sealed partial class NetNs : IDisposable
     public T Run<T>(Func<T> func)
     {
         ArgumentNullException.ThrowIfNull(func);
-        return RunOnNewThread(ThreadName, () =>
-        {
-            Enter();
-            return func();
-        });
+        return RunOnNewThread(ThreadName, () => InsideThenBack(func));
     }
 
     /// <summary>Runs <paramref name="action"/> inside this namespace on a new dedicated thread; rethrows its exception.</summary>
@@ -174,8 +170,8 @@ public sealed partial class NetNs : IDisposable
         {
             try
             {
-                Enter();
-                tcs.SetResult(func());
+                var result = InsideThenBack(func);
+                tcs.SetResult(result);
             }
             catch (Exception e)
             {
@@ -208,6 +204,29 @@ public sealed partial class NetNs : IDisposable
     public override string ToString() => Name ?? Path;
 
     private string ThreadName => $"netns {Name ?? Path}";
+
+    /// <summary>
+    /// Runs <paramref name="func"/> inside this namespace on the calling (dedicated) thread, then
+    /// moves the thread back to the namespace it came from before anyone hears of the result.
+    /// Back matters: a thread inherits the namespace of the thread that starts it, and the
+    /// runtime starts thread-pool workers from whichever thread queues work (completing a task
+    /// with asynchronous continuations does). A pool worker born here would run unrelated code
+    /// in this namespace. (Work that <paramref name="func"/> itself queues can still do that:
+    /// keep asynchronous work out of it.)
+    /// </summary>
+    private T InsideThenBack<T>(Func<T> func)
+    {
+        using var home = OpenCurrent();
+        Enter();
+        try
+        {
+            return func();
+        }
+        finally
+        {
+            home.Enter();
+        }
+    }
 
     /// <summary>Moves the calling (dedicated) thread into this namespace.</summary>
     private void Enter()

@@ -122,7 +122,14 @@ public sealed class BpfRingBufferTests
 }
 
 /// <summary>The reader's hot path (poll thread copy, channel hand-off, enumeration) allocates nothing per record.</summary>
-[Collection("kernel")]
+/// <summary>
+/// Measures the process's allocations, so it runs alone: xUnit runs collections with
+/// parallelisation disabled after all the others, with nothing beside them.
+/// </summary>
+[CollectionDefinition("allocation", DisableParallelization = true)]
+public sealed class AllocationCollection;
+
+[Collection("allocation")]
 public sealed class BpfRingBufferAllocationTests
 {
     [SkippableFact]
