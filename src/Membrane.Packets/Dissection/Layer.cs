@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Membrane.Packets;
 
 /// <summary>Facts about a layer beyond its kind and bounds.</summary>
@@ -76,6 +78,7 @@ public readonly struct Layer
     public EthernetHeader AsEthernet(ReadOnlySpan<byte> packet) { Expect(LayerKind.Ethernet); return new(Region(packet)); }
 
     /// <summary>Views a VLAN tag.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public VlanHeader AsVlan(ReadOnlySpan<byte> packet) { Expect(LayerKind.Vlan); return new(Region(packet)); }
 
     /// <summary>Views an ARP packet.</summary>
@@ -125,6 +128,7 @@ public readonly struct Layer
     public VxlanHeader AsVxlan(ReadOnlySpan<byte> packet) { Expect(LayerKind.Vxlan); return new(Region(packet)); }
 
     /// <summary>Views a Geneve header.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public GeneveHeader AsGeneve(ReadOnlySpan<byte> packet) { Expect(LayerKind.Geneve); return new(Region(packet)); }
 
     /// <summary>Views a seed frame.</summary>

@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
@@ -78,6 +79,7 @@ public ref partial struct PacketDissector
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void DispatchIpProtocol(byte protocol, bool ipv6)
     {
         switch (protocol)
@@ -121,17 +123,18 @@ public ref partial struct PacketDissector
 
     private bool Ethernet(ReadOnlySpan<byte> span, out Layer layer)
     {
-        if (!EthernetHeader.TryRead(span, out var eth, out var e))
+        if (!EthernetHeader.TryRead(span, out _, out var e))
         {
             return Fail(e, out layer);
         }
         layer = Make(LayerKind.Ethernet, EthernetHeader.Length, _end);
         _offset += EthernetHeader.Length;
         _networkOffset = -1;
-        DispatchEtherType(eth.EtherType);
+        DispatchEtherType(BinaryPrimitives.ReadUInt16BigEndian(span.Slice(12, 2)));
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool Vlan(ReadOnlySpan<byte> span, out Layer layer)
     {
         if (!VlanHeader.TryRead(span, out var tag, out var e))
@@ -173,30 +176,34 @@ public ref partial struct PacketDissector
             _depth++;
             _ipInIp = false;
         }
-        if (ip.IsTruncated)
+        // The fixed 20 bytes as a constant-length view, so the fields below cost no bounds checks.
+        ReadOnlySpan<byte> fixedPart = span.Slice(0, Ipv4Header.MinLength);
+        int region = ip.RegionLength;
+        if (region < BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(2)))
         {
             _flags |= LayerFlags.Truncated;
         }
-        int region = ip.RegionLength;
-        int hl = ip.HeaderLength;
+        int hl = (fixedPart[0] & 0x0F) * 4;
         layer = Make(LayerKind.IPv4, hl, _offset + region);
         _end = _offset + region;
         _networkOffset = _offset;
         _offset += hl;
         // AH may follow IPv4 too; its chain starts here, not in an outer IPv6 header's.
         _chain = new Ipv6ChainState(_options.MaxExtensionHeaders);
-        if (ip.IsFragment)
+        if ((BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(6)) & 0x3FFF) != 0)
         {
-            // The walk does not reassemble: a fragment's bytes (even the first's) are payload.
+            // MF set or a non-zero offset: the walk does not reassemble, so a fragment's bytes (even the
+            // first's) are payload.
             ThenPayload();
         }
         else
         {
-            DispatchIpProtocol(ip.Protocol, ipv6: false);
+            DispatchIpProtocol(fixedPart[9], ipv6: false);
         }
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool Ipv6(ReadOnlySpan<byte> span, out Layer layer)
     {
         if (_ipInIp && _depth >= _options.MaxTunnelDepth)
@@ -212,17 +219,18 @@ public ref partial struct PacketDissector
             _depth++;
             _ipInIp = false;
         }
-        if (ip.IsTruncated)
+        ReadOnlySpan<byte> fixedPart = span.Slice(0, Ipv6Header.Length);
+        int region = ip.RegionLength;
+        if (region < Ipv6Header.Length + BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(4)))
         {
             _flags |= LayerFlags.Truncated;
         }
-        int region = ip.RegionLength;
         layer = Make(LayerKind.IPv6, Ipv6Header.Length, _offset + region);
         _end = _offset + region;
         _networkOffset = _offset;
         _offset += Ipv6Header.Length;
         _chain = new Ipv6ChainState(_options.MaxExtensionHeaders);
-        DispatchIpProtocol(ip.NextHeader, ipv6: true);
+        DispatchIpProtocol(fixedPart[6], ipv6: true);
         return true;
     }
 
@@ -272,11 +280,11 @@ public ref partial struct PacketDissector
 
     private bool Tcp(ReadOnlySpan<byte> span, out Layer layer)
     {
-        if (!TcpHeader.TryRead(span, out var tcp, out var e))
+        if (!TcpHeader.TryRead(span, out _, out var e))
         {
             return QuotedRemainder(span, e, out layer);
         }
-        int hl = tcp.HeaderLength;
+        int hl = (span.Slice(0, TcpHeader.MinLength)[12] >> 4) * 4;
         layer = Make(LayerKind.Tcp, hl, _end);
         _offset += hl;
         ThenPayload();
@@ -289,15 +297,16 @@ public ref partial struct PacketDissector
         {
             return QuotedRemainder(span, e, out layer);
         }
-        if (udp.IsTruncated)
+        ReadOnlySpan<byte> fixedPart = span.Slice(0, UdpHeader.Length);
+        int region = udp.Datagram.Length;
+        if (region < BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(4)))
         {
             _flags |= LayerFlags.Truncated;
         }
-        int region = udp.Datagram.Length;
         layer = Make(LayerKind.Udp, UdpHeader.Length, _offset + region);
         _end = _offset + region;
         _offset += UdpHeader.Length;
-        ushort port = udp.DestinationPort;
+        ushort port = BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(2));
         if (InsideIcmpError)
         {
             ThenPayload();

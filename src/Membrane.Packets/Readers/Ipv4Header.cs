@@ -36,12 +36,14 @@ public readonly ref struct Ipv4Header
             error = new ParseError(ParseErrorReason.Truncated, 0, LayerKind.IPv4);
             return false;
         }
-        if ((data[0] >> 4) != 4)
+        // A constant-length view: the JIT then drops the bounds checks on the fixed fields read below.
+        ReadOnlySpan<byte> fixedPart = data.Slice(0, MinLength);
+        if ((fixedPart[0] >> 4) != 4)
         {
             error = new ParseError(ParseErrorReason.BadVersion, 0, LayerKind.IPv4);
             return false;
         }
-        int hl = (data[0] & 0x0F) * 4;
+        int hl = (fixedPart[0] & 0x0F) * 4;
         if (hl < MinLength)
         {
             error = new ParseError(ParseErrorReason.BadHeaderLength, 0, LayerKind.IPv4);
@@ -52,7 +54,7 @@ public readonly ref struct Ipv4Header
             error = new ParseError(ParseErrorReason.HeaderLengthBeyondPacket, 0, LayerKind.IPv4);
             return false;
         }
-        int total = BinaryPrimitives.ReadUInt16BigEndian(data.Slice(2));
+        int total = BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(2));
         if (total < hl)
         {
             error = new ParseError(ParseErrorReason.BadTotalLength, 2, LayerKind.IPv4);
@@ -67,7 +69,7 @@ public readonly ref struct Ipv4Header
             }
             total = data.Length;
         }
-        int bad = OptionTlv.FindMalformed(data.Slice(MinLength, hl - MinLength));
+        int bad = hl == MinLength ? -1 : OptionTlv.FindMalformed(data.Slice(MinLength, hl - MinLength));
         if (bad >= 0)
         {
             error = new ParseError(ParseErrorReason.BadOptionLength, MinLength + bad, LayerKind.IPv4);

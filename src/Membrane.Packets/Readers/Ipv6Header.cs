@@ -26,12 +26,14 @@ public readonly ref struct Ipv6Header
             error = new ParseError(ParseErrorReason.Truncated, 0, LayerKind.IPv6);
             return false;
         }
-        if ((data[0] >> 4) != 6)
+        // A constant-length view: the JIT then drops the bounds checks on the fixed fields read below.
+        ReadOnlySpan<byte> fixedPart = data.Slice(0, Length);
+        if ((fixedPart[0] >> 4) != 6)
         {
             error = new ParseError(ParseErrorReason.BadVersion, 0, LayerKind.IPv6);
             return false;
         }
-        int end = Length + BinaryPrimitives.ReadUInt16BigEndian(data.Slice(4));
+        int end = Length + BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(4));
         if (end > data.Length)
         {
             if (!allowTruncated)

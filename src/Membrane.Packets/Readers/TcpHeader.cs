@@ -25,7 +25,7 @@ public readonly ref struct TcpHeader
             error = new ParseError(ParseErrorReason.Truncated, 0, LayerKind.Tcp);
             return false;
         }
-        int hl = (data[12] >> 4) * 4;
+        int hl = (data.Slice(0, MinLength)[12] >> 4) * 4;
         if (hl < MinLength)
         {
             error = new ParseError(ParseErrorReason.BadHeaderLength, 12, LayerKind.Tcp);

@@ -26,7 +26,7 @@ public readonly ref struct UdpHeader
             error = new ParseError(ParseErrorReason.Truncated, 0, LayerKind.Udp);
             return false;
         }
-        int len = BinaryPrimitives.ReadUInt16BigEndian(data.Slice(4));
+        int len = BinaryPrimitives.ReadUInt16BigEndian(data.Slice(4, 2));
         if (len < Length)
         {
             error = new ParseError(ParseErrorReason.BadTotalLength, 4, LayerKind.Udp);
