@@ -324,6 +324,29 @@ public sealed class EndpointManagerTests : IDisposable
     }
 
     [Fact]
+    public async Task RestoreRebuildsABrokenEndpointWhosePodStillLivesWithTheSameAddresses()
+    {
+        // A file stands for the pod's namespace: it exists, so the pod is alive.
+        var netns = Path.GetTempFileName();
+        try
+        {
+            var added = await _manager.AddAsync(Add("live") with { NetNs = netns }, default);
+            _datapath.Kernel.TryRemove(added.HostInterface, out _); // the veth vanished while the agent was down
+
+            Reopen();
+            await _manager.RestoreAsync(default);
+            var endpoint = Assert.Single(_manager.List());
+            Assert.Equal(EndpointStates.Ready, endpoint.State);
+            Assert.True(_datapath.Kernel.ContainsKey(added.HostInterface), "the endpoint was not built again");
+            Assert.Equal(added.Ips, (await _manager.AddAsync(Add("live") with { NetNs = netns }, default)).Ips);
+        }
+        finally
+        {
+            File.Delete(netns);
+        }
+    }
+
+    [Fact]
     public async Task RestoreFinishesHalfDoneEndpointsAndChecksTheRest()
     {
         var ready = await _manager.AddAsync(Add("ready"), default);

@@ -32,4 +32,26 @@ public sealed class AgentRestartTests
         var c = node.AddPod("c", ("app", "c"));
         Assert.Equal(System.Net.NetworkInformation.IPStatus.Success, PodTraffic.Ping(c, a.Ipv6));
     }
+
+    [SkippableFact]
+    public async Task ARestartedAgentRebuildsAnEndpointWhoseVethVanishedWhileItWasDown()
+    {
+        TestNode.RequirePrerequisites();
+        using var node = new TestNode();
+        var a = node.AddPod("a", ("app", "a"));
+        var b = node.AddPod("b", ("app", "b"));
+        var lost = (await node.Client.EndpointsAsync()).Single(e => e.ContainerId == a.ContainerId);
+
+        node.StopAgent();
+        // Someone deletes the host side of a's veth (its pod end goes with it): a's datapath is gone.
+        Assert.Equal(0, Tools.Run("ip", ["-n", node.Name, "link", "del", lost.HostInterface!]).ExitCode);
+        Assert.True(a.Namespace.Netlink.GetLinks().All(l => l.Name == "lo"), "the pod kept its interface");
+
+        node.StartAgent();
+        var rebuilt = (await node.Client.EndpointsAsync()).Single(e => e.ContainerId == a.ContainerId);
+        Assert.Equal("ready", rebuilt.State);
+        Assert.Equal((lost.Id, lost.Ipv4, lost.Ipv6), (rebuilt.Id, rebuilt.Ipv4, rebuilt.Ipv6));
+        Assert.Equal(System.Net.NetworkInformation.IPStatus.Success, PodTraffic.Ping(a, b.Ipv4));
+        Assert.Equal(System.Net.NetworkInformation.IPStatus.Success, PodTraffic.Ping(b, a.Ipv6));
+    }
 }

@@ -321,6 +321,7 @@ public sealed class EndpointManager
     {
         var rows = _store.Read(tx => tx.ListEndpoints());
         var finished = 0;
+        var rebuilt = 0;
         var broken = 0;
         foreach (var row in rows)
         {
@@ -339,20 +340,65 @@ public sealed class EndpointManager
                 continue;
             }
             var problems = await CheckDatapathAsync(row, ct).ConfigureAwait(false);
-            var state = problems.Count == 0 ? EndpointStates.Ready : EndpointStates.NotReady;
+            var repaired = row with { State = EndpointStates.Ready };
             if (problems.Count > 0)
             {
-                broken++;
-                _logger.LogWarning("restore: endpoint {Id} ({ContainerId}/{IfName}) is not ready: {Problems}",
+                _logger.LogWarning("restore: endpoint {Id} ({ContainerId}/{IfName}) is broken: {Problems}",
                     row.Id, row.ContainerId, row.IfName, string.Join("; ", problems));
+                var rebuiltRow = await RebuildAsync(row, ct).ConfigureAwait(false);
+                if (rebuiltRow is null)
+                {
+                    broken++;
+                    repaired = row with { State = EndpointStates.NotReady };
+                }
+                else
+                {
+                    rebuilt++;
+                    repaired = rebuiltRow;
+                }
             }
-            if (state != row.State)
+            if (repaired != row)
             {
-                _store.Write(tx => tx.UpdateEndpoint(row with { State = state }));
+                _store.Write(tx => tx.UpdateEndpoint(repaired));
             }
         }
-        _logger.LogInformation("restored {Count} endpoints ({Finished} half-done ones removed, {Broken} not ready)",
-            rows.Count - finished, finished, broken);
+        _logger.LogInformation("restored {Count} endpoints ({Finished} half-done ones removed, {Rebuilt} rebuilt, {Broken} not ready)",
+            rows.Count - finished, finished, rebuilt, broken);
+    }
+
+    /// <summary>
+    /// Reconciles a broken endpoint with the kernel: while its pod's namespace still exists
+    /// (the pod lives; the runtime has not called DEL), whatever is left of its veth, routes,
+    /// map entries and link is removed and the endpoint built again with the same addresses
+    /// and identity. Null when the pod is gone or the rebuild failed: the endpoint stays
+    /// not-ready until DEL or GC removes it.
+    /// </summary>
+    private async Task<EndpointRecord?> RebuildAsync(EndpointRecord row, CancellationToken ct)
+    {
+        if (row.NetNs is null || !File.Exists(row.NetNs))
+        {
+            _logger.LogWarning("restore: endpoint {Id}: its network namespace {NetNs} is gone; not rebuilt", row.Id, row.NetNs);
+            return null;
+        }
+        try
+        {
+            var spec = Spec(row);
+            await _datapath.DeleteAsync(spec, ct).ConfigureAwait(false);
+            var made = await _datapath.CreateAsync(spec, ct).ConfigureAwait(false);
+            _logger.LogInformation("restore: endpoint {Id} rebuilt on {HostInterface}", row.Id, made.HostInterface);
+            return row with
+            {
+                HostIfIndex = made.HostIfIndex,
+                HostMac = made.HostMac,
+                PodMac = made.PodMac,
+                State = EndpointStates.Ready,
+            };
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _logger.LogError(e, "restore: rebuilding endpoint {Id} failed", row.Id);
+            return null;
+        }
     }
 
     /// <summary>Asks the datapath what is wrong with an endpoint; a check that throws is itself a problem.</summary>
