@@ -67,7 +67,7 @@ public readonly ref struct ArpHeader
     public ushort HardwareType => BinaryPrimitives.ReadUInt16BigEndian(_data);
 
     /// <summary><c>arp.proto.type</c> (0x0800 = IPv4).</summary>
-    public ushort ProtocolType => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2));
+    public ushort ProtocolType => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
 
     /// <summary><c>arp.hw.size</c>.</summary>
     public byte HardwareLength => _data[4];
@@ -76,7 +76,7 @@ public readonly ref struct ArpHeader
     public byte ProtocolLength => _data[5];
 
     /// <summary><c>arp.opcode</c>.</summary>
-    public ushort Operation => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6));
+    public ushort Operation => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
 
     /// <summary>The packet's length: 8 + 2 × (hlen + plen).</summary>
     public int Length => FixedLength + (2 * (HardwareLength + ProtocolLength));

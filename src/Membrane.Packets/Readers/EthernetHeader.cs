@@ -40,10 +40,10 @@ public readonly ref struct EthernetHeader
     public MacAddress Destination => MacAddress.Read(_data);
 
     /// <summary><c>eth.src</c>.</summary>
-    public MacAddress Source => MacAddress.Read(_data.Slice(6));
+    public MacAddress Source => MacAddress.Read(_data.Slice(6, 6));
 
     /// <summary><c>eth.type</c> (or an 802.3 length when below 0x0600).</summary>
-    public ushort EtherType => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(12));
+    public ushort EtherType => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(12, 2));
 
     /// <summary>The 14 header bytes.</summary>
     public ReadOnlySpan<byte> Bytes => _data.Slice(0, Length);
@@ -115,7 +115,7 @@ public readonly ref struct VlanHeader
     public ushort VlanId => (ushort)(Tci & 0x0FFF);
 
     /// <summary><c>vlan.etype</c>: the EtherType after the tag.</summary>
-    public ushort EtherType => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2));
+    public ushort EtherType => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
 
     /// <summary>Everything after the tag.</summary>
     public ReadOnlySpan<byte> Payload => _data.Slice(Length);

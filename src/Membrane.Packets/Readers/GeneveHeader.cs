@@ -75,10 +75,10 @@ public readonly ref struct GeneveHeader
     public bool Critical => (_data[1] & 0x40) != 0;
 
     /// <summary><c>geneve.proto_type</c> (0x6558 = Ethernet).</summary>
-    public ushort ProtocolType => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2));
+    public ushort ProtocolType => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
 
     /// <summary><c>geneve.vni</c>.</summary>
-    public uint Vni => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4)) >> 8;
+    public uint Vni => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4)) >> 8;
 
     /// <summary><c>geneve.reserved</c>: the last byte.</summary>
     public byte Reserved => _data[7];

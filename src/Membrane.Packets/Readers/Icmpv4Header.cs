@@ -47,25 +47,25 @@ public readonly ref struct Icmpv4Header
     public byte Code => _data[1];
 
     /// <summary><c>icmp.checksum</c> as sent.</summary>
-    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2));
+    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
 
     /// <summary>Bytes 4–7, whose meaning depends on the type.</summary>
-    public uint RestOfHeader => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4));
+    public uint RestOfHeader => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4));
 
     /// <summary><c>icmp.ident</c> (echo, timestamp).</summary>
-    public ushort Identifier => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4));
+    public ushort Identifier => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4, 2));
 
     /// <summary><c>icmp.seq</c> (echo, timestamp).</summary>
-    public ushort SequenceNumber => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6));
+    public ushort SequenceNumber => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
 
     /// <summary><c>icmp.mtu</c>: next-hop MTU of "fragmentation needed" (type 3 code 4, RFC 1191).</summary>
-    public ushort NextHopMtu => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6));
+    public ushort NextHopMtu => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
 
     /// <summary><c>icmp.pointer</c> (parameter problem).</summary>
     public byte Pointer => _data[4];
 
     /// <summary><c>icmp.redir_gw</c> (redirect).</summary>
-    public Ipv4Address Gateway => Ipv4Address.Read(_data.Slice(4));
+    public Ipv4Address Gateway => Ipv4Address.Read(_data.Slice(4, 4));
 
     /// <summary>True when this is an error message quoting a datagram.</summary>
     public bool IsError => IsErrorType(Type);

@@ -78,16 +78,16 @@ public readonly ref struct Icmpv6Header
     public byte Code => _data[1];
 
     /// <summary><c>icmpv6.checksum</c> as sent.</summary>
-    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2));
+    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
 
     /// <summary>Bytes 4–7.</summary>
-    public uint RestOfHeader => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4));
+    public uint RestOfHeader => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4));
 
     /// <summary><c>icmpv6.echo.identifier</c>.</summary>
-    public ushort Identifier => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4));
+    public ushort Identifier => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4, 2));
 
     /// <summary><c>icmpv6.echo.sequence_number</c>.</summary>
-    public ushort SequenceNumber => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6));
+    public ushort SequenceNumber => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
 
     /// <summary><c>icmpv6.mtu</c> (packet too big).</summary>
     public uint Mtu => RestOfHeader;
@@ -126,10 +126,10 @@ public readonly ref struct Icmpv6Header
     }
 
     /// <summary><c>icmpv6.nd.ns.target_address</c> / <c>icmpv6.nd.na.target_address</c> / redirect target (types 135–137).</summary>
-    public Ipv6Address TargetAddress => Ipv6Address.Read(_data.Slice(8));
+    public Ipv6Address TargetAddress => Ipv6Address.Read(_data.Slice(8, 16));
 
     /// <summary>Redirect destination address (type 137).</summary>
-    public Ipv6Address RedirectDestination => Ipv6Address.Read(_data.Slice(24));
+    public Ipv6Address RedirectDestination => Ipv6Address.Read(_data.Slice(24, 16));
 
     /// <summary><c>icmpv6.nd.na.flag.r</c> (type 136).</summary>
     public bool RouterFlag => (_data[4] & 0x80) != 0;
@@ -150,13 +150,13 @@ public readonly ref struct Icmpv6Header
     public bool OtherConfigFlag => (_data[5] & 0x40) != 0;
 
     /// <summary><c>icmpv6.nd.ra.router_lifetime</c> (type 134).</summary>
-    public ushort RouterLifetime => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6));
+    public ushort RouterLifetime => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
 
     /// <summary><c>icmpv6.nd.ra.reachable_time</c> (type 134).</summary>
-    public uint ReachableTime => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(8));
+    public uint ReachableTime => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(8, 4));
 
     /// <summary><c>icmpv6.nd.ra.retrans_timer</c> (type 134).</summary>
-    public uint RetransTimer => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(12));
+    public uint RetransTimer => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(12, 4));
 
     /// <summary>Iterates the ND options of an ND message (empty for other types).</summary>
     public NdOptionEnumerator GetNdOptions()
@@ -221,7 +221,7 @@ public readonly ref struct NdOption
     public ReadOnlySpan<byte> Data => Raw.Slice(2);
 
     /// <summary><c>icmpv6.opt.linkaddr</c> (source/target link-layer address, Ethernet).</summary>
-    public MacAddress LinkLayerAddress => MacAddress.Read(Raw.Slice(2));
+    public MacAddress LinkLayerAddress => MacAddress.Read(Raw.Slice(2, 6));
 
     /// <summary><c>icmpv6.opt.prefix.length</c> (prefix information).</summary>
     public byte PrefixLength => Raw[2];
@@ -233,16 +233,16 @@ public readonly ref struct NdOption
     public bool AutonomousFlag => (Raw[3] & 0x40) != 0;
 
     /// <summary><c>icmpv6.opt.prefix.valid_lifetime</c>.</summary>
-    public uint ValidLifetime => BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(4));
+    public uint ValidLifetime => BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(4, 4));
 
     /// <summary><c>icmpv6.opt.prefix.preferred_lifetime</c>.</summary>
-    public uint PreferredLifetime => BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(8));
+    public uint PreferredLifetime => BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(8, 4));
 
     /// <summary><c>icmpv6.opt.prefix</c>.</summary>
-    public Ipv6Address Prefix => Ipv6Address.Read(Raw.Slice(16));
+    public Ipv6Address Prefix => Ipv6Address.Read(Raw.Slice(16, 16));
 
     /// <summary><c>icmpv6.opt.mtu</c> (MTU option).</summary>
-    public uint Mtu => BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(4));
+    public uint Mtu => BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(4, 4));
 }
 
 /// <summary>Iterates ND options; stops at a malformed one (zero length or past the end).</summary>

@@ -109,13 +109,13 @@ public readonly ref struct Ipv4Header
     public byte Ecn => (byte)(_data[1] & 3);
 
     /// <summary><c>ip.len</c>: the total length field as sent.</summary>
-    public ushort TotalLength => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2));
+    public ushort TotalLength => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
 
     /// <summary><c>ip.id</c>.</summary>
-    public ushort Identification => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4));
+    public ushort Identification => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4, 2));
 
     /// <summary>The 16 bits of flags and fragment offset.</summary>
-    public ushort FlagsAndFragmentOffset => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6));
+    public ushort FlagsAndFragmentOffset => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
 
     /// <summary><c>ip.flags</c>: the three flag bits (reserved, DF, MF) as a number 0–7.</summary>
     public byte Flags => (byte)(_data[6] >> 5);
@@ -150,13 +150,13 @@ public readonly ref struct Ipv4Header
     public byte Protocol => _data[9];
 
     /// <summary><c>ip.checksum</c> as sent.</summary>
-    public ushort HeaderChecksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(10));
+    public ushort HeaderChecksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(10, 2));
 
     /// <summary><c>ip.src</c>.</summary>
-    public Ipv4Address Source => Ipv4Address.Read(_data.Slice(12));
+    public Ipv4Address Source => Ipv4Address.Read(_data.Slice(12, 4));
 
     /// <summary><c>ip.dst</c>.</summary>
-    public Ipv4Address Destination => Ipv4Address.Read(_data.Slice(16));
+    public Ipv4Address Destination => Ipv4Address.Read(_data.Slice(16, 4));
 
     /// <summary>The raw options area (IHL × 4 − 20 bytes, padding included).</summary>
     public ReadOnlySpan<byte> Options => _data.Slice(MinLength, HeaderLength - MinLength);

@@ -113,7 +113,7 @@ public readonly ref struct Ipv6ExtensionHeader
     public ReadOnlySpan<byte> RoutingData => _data.Slice(4);
 
     /// <summary>The fragment offset in 8-byte units (fragment header).</summary>
-    public ushort FragmentOffset => (ushort)(BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2)) >> 3);
+    public ushort FragmentOffset => (ushort)(BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2)) >> 3);
 
     /// <summary><c>ipv6.fragment.offset</c>: the fragment offset in bytes (Wireshark shows bytes).</summary>
     public int FragmentOffsetBytes => FragmentOffset * 8;
@@ -125,10 +125,10 @@ public readonly ref struct Ipv6ExtensionHeader
     public byte FragmentReservedBits => (byte)((_data[3] >> 1) & 3);
 
     /// <summary><c>ipv6.fragment.id</c> (fragment header).</summary>
-    public uint Identification => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4));
+    public uint Identification => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4));
 
     /// <summary>The AH security parameters index (AH).</summary>
-    public uint AhSpi => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4));
+    public uint AhSpi => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4));
 
     /// <summary>
     /// Writes a hop-by-hop or destination-options header, padding the options with Pad1/PadN to a multiple of

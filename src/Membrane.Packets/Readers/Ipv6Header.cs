@@ -74,7 +74,7 @@ public readonly ref struct Ipv6Header
     public uint FlowLabel => BinaryPrimitives.ReadUInt32BigEndian(_data) & 0xFFFFF;
 
     /// <summary><c>ipv6.plen</c>: the payload length field as sent.</summary>
-    public ushort PayloadLength => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4));
+    public ushort PayloadLength => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4, 2));
 
     /// <summary><c>ipv6.nxt</c>: the first next-header value.</summary>
     public byte NextHeader => _data[6];
@@ -83,10 +83,10 @@ public readonly ref struct Ipv6Header
     public byte HopLimit => _data[7];
 
     /// <summary><c>ipv6.src</c>.</summary>
-    public Ipv6Address Source => Ipv6Address.Read(_data.Slice(8));
+    public Ipv6Address Source => Ipv6Address.Read(_data.Slice(8, 16));
 
     /// <summary><c>ipv6.dst</c>.</summary>
-    public Ipv6Address Destination => Ipv6Address.Read(_data.Slice(24));
+    public Ipv6Address Destination => Ipv6Address.Read(_data.Slice(24, 16));
 
     // The bytes held: header and payload, clipped to the capture.
     internal int RegionLength => _data.Length;

@@ -77,10 +77,10 @@ public readonly ref struct SeedFrame
     public byte Flags => _data[1];
 
     /// <summary><c>seed.length</c>: the total length, header included.</summary>
-    public ushort TotalLength => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2));
+    public ushort TotalLength => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
 
     /// <summary><c>seed.id</c>: a sequence number or flow hash.</summary>
-    public uint Id => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4));
+    public uint Id => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4));
 
     /// <summary>The payload after the header.</summary>
     public ReadOnlySpan<byte> Payload => _data.Slice(HeaderLength);

@@ -105,13 +105,13 @@ public readonly ref struct TcpHeader
     public ushort SourcePort => BinaryPrimitives.ReadUInt16BigEndian(_data);
 
     /// <summary><c>tcp.dstport</c>.</summary>
-    public ushort DestinationPort => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2));
+    public ushort DestinationPort => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
 
     /// <summary><c>tcp.seq_raw</c>: the raw sequence number (Wireshark's <c>tcp.seq</c> is relative).</summary>
-    public uint SequenceNumber => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4));
+    public uint SequenceNumber => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4));
 
     /// <summary><c>tcp.ack_raw</c>: the raw acknowledgment number.</summary>
-    public uint AcknowledgmentNumber => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(8));
+    public uint AcknowledgmentNumber => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(8, 4));
 
     /// <summary>The data-offset nibble (32-bit words).</summary>
     public byte DataOffset => (byte)(_data[12] >> 4);
@@ -123,10 +123,10 @@ public readonly ref struct TcpHeader
     public byte ReservedBits => (byte)((_data[12] >> 1) & 7);
 
     /// <summary><c>tcp.flags</c>: the 9 flag bits NS..FIN (Wireshark's <c>tcp.flags</c> also includes the reserved bits above them).</summary>
-    public TcpFlags Flags => (TcpFlags)(BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(12)) & 0x1FF);
+    public TcpFlags Flags => (TcpFlags)(BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(12, 2)) & 0x1FF);
 
     /// <summary>The 12 bits after the data offset: reserved bits and flags, as Wireshark's <c>tcp.flags</c> shows them.</summary>
-    public ushort FlagsField => (ushort)(BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(12)) & 0x0FFF);
+    public ushort FlagsField => (ushort)(BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(12, 2)) & 0x0FFF);
 
     /// <summary><c>tcp.flags.ns</c> / <c>tcp.flags.ae</c>.</summary>
     public bool Ns => (Flags & TcpFlags.Ns) != 0;
@@ -148,13 +148,13 @@ public readonly ref struct TcpHeader
     public bool Fin => (Flags & TcpFlags.Fin) != 0;
 
     /// <summary><c>tcp.window_size_value</c>: the raw window field.</summary>
-    public ushort Window => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(14));
+    public ushort Window => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(14, 2));
 
     /// <summary><c>tcp.checksum</c> as sent.</summary>
-    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(16));
+    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(16, 2));
 
     /// <summary><c>tcp.urgent_pointer</c>.</summary>
-    public ushort UrgentPointer => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(18));
+    public ushort UrgentPointer => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(18, 2));
 
     /// <summary>The raw options area, padding included.</summary>
     public ReadOnlySpan<byte> Options => _data.Slice(MinLength, HeaderLength - MinLength);
@@ -226,7 +226,7 @@ public readonly ref struct TcpOption
     public ReadOnlySpan<byte> Data => Raw.Length > 2 ? Raw.Slice(2) : default;
 
     /// <summary><c>tcp.options.mss_val</c> (kind 2).</summary>
-    public ushort MaximumSegmentSize => BinaryPrimitives.ReadUInt16BigEndian(Raw.Slice(2));
+    public ushort MaximumSegmentSize => BinaryPrimitives.ReadUInt16BigEndian(Raw.Slice(2, 2));
 
     /// <summary><c>tcp.options.wscale.shift</c> (kind 3).</summary>
     public byte WindowScaleShift => Raw[2];
@@ -242,10 +242,10 @@ public readonly ref struct TcpOption
         (BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(2 + (8 * index))), BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(6 + (8 * index))));
 
     /// <summary><c>tcp.options.timestamp.tsval</c> (kind 8).</summary>
-    public uint TimestampValue => BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(2));
+    public uint TimestampValue => BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(2, 4));
 
     /// <summary><c>tcp.options.timestamp.tsecr</c> (kind 8).</summary>
-    public uint TimestampEchoReply => BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(6));
+    public uint TimestampEchoReply => BinaryPrimitives.ReadUInt32BigEndian(Raw.Slice(6, 4));
 }
 
 /// <summary>Iterates TCP options with <c>foreach</c>; zero allocations; stops at end-of-list (reported once) or a malformed option.</summary>

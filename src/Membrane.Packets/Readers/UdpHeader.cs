@@ -60,13 +60,13 @@ public readonly ref struct UdpHeader
     public ushort SourcePort => BinaryPrimitives.ReadUInt16BigEndian(_data);
 
     /// <summary><c>udp.dstport</c>.</summary>
-    public ushort DestinationPort => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2));
+    public ushort DestinationPort => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
 
     /// <summary><c>udp.length</c> as sent.</summary>
-    public ushort LengthField => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4));
+    public ushort LengthField => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4, 2));
 
     /// <summary><c>udp.checksum</c> as sent (0 = none over IPv4).</summary>
-    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6));
+    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
 
     /// <summary>The datagram's data.</summary>
     public ReadOnlySpan<byte> Payload => _data.Slice(Length);

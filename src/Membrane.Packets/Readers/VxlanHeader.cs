@@ -49,10 +49,10 @@ public readonly ref struct VxlanHeader
     public bool VniValid => (_data[0] & VniValidFlag) != 0;
 
     /// <summary><c>vxlan.gbp</c>: bytes 2–3 (group policy id in the GBP extension, otherwise reserved).</summary>
-    public ushort GroupPolicyId => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2));
+    public ushort GroupPolicyId => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
 
     /// <summary><c>vxlan.vni</c>: the 24-bit network identifier.</summary>
-    public uint Vni => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4)) >> 8;
+    public uint Vni => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4)) >> 8;
 
     /// <summary><c>vxlan.reserved_8</c>: the last byte.</summary>
     public byte Reserved => _data[7];
