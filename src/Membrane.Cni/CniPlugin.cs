@@ -82,6 +82,11 @@ internal static class CniPlugin
         {
             CniOutput.WriteError(stdout, version, ErrorCodes.IoFailure, "failed to talk to the membrane agent", e.Message);
         }
+        catch (Exception e)
+        {
+            // The spec wants an error object on stdout whatever happened (999: internal error).
+            CniOutput.WriteError(stdout, version, ErrorCodes.Internal, "membrane-cni failed", e.Message);
+        }
         return 1;
     }
 

@@ -60,7 +60,8 @@ internal sealed partial record CniRequest(
         {
             Require("CNI_PATH", path);
         }
-        var args = needsAttachment ? CniArgs.Parse(env("CNI_ARGS")) : CniArgs.Empty;
+        // DEL must be able to clean up whatever the runtime passes: it does not read CNI_ARGS.
+        var args = command is CniCommand.Add or CniCommand.Check ? CniArgs.Parse(env("CNI_ARGS")) : CniArgs.Empty;
         return new CniRequest(command, containerId, string.IsNullOrEmpty(netns) ? null : netns, ifName, args, path);
     }
 
@@ -130,10 +131,10 @@ internal sealed record CniArgs(string? PodNamespace, string? PodName, string? Po
             switch (key)
             {
                 case "K8S_POD_NAMESPACE":
-                    ns = ValidateDnsLabel(key, value, 63);
+                    ns = ValidateName(key, value);
                     break;
                 case "K8S_POD_NAME":
-                    name = ValidateDnsLabel(key, value, 253);
+                    name = ValidateName(key, value);
                     break;
                 case "K8S_POD_UID":
                     uid = value;
@@ -155,19 +156,19 @@ internal sealed record CniArgs(string? PodNamespace, string? PodName, string? Po
     }
 
     /// <summary>
-    /// Pod names are DNS subdomains (RFC 1123, ≤253), namespaces DNS labels (≤63): lower-case
-    /// alphanumerics, '-' (and '.' in subdomains), alphanumeric at both ends.
+    /// Kubernetes pod names are DNS subdomains, but runtimes pass other names here too: podman
+    /// passes its container name (upper case and '_' allowed, e.g. "hungry_turing"). So a name
+    /// is accepted as container runtimes name things: 1–253 characters of [A-Za-z0-9_.-]
+    /// starting with an alphanumeric (what could break a log line or a path is refused).
     /// </summary>
-    private static string ValidateDnsLabel(string key, string value, int maxLength)
+    private static string ValidateName(string key, string value)
     {
-        var allowDots = maxLength > 63;
-        static bool Alnum(char c) => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c);
-        var ok = value.Length > 0 && value.Length <= maxLength && Alnum(value[0]) && Alnum(value[^1])
-            && value.All(c => Alnum(c) || c == '-' || (allowDots && c == '.'));
+        var ok = value.Length is > 0 and <= 253 && char.IsAsciiLetterOrDigit(value[0])
+            && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.');
         if (!ok)
         {
             throw CniException.InvalidEnvironment(
-                $"invalid CNI_ARGS {key}=\"{value}\": must be 1–{maxLength} lower-case alphanumerics or '-'{(allowDots ? " or '.'" : "")}, starting and ending with an alphanumeric");
+                $"invalid CNI_ARGS {key}=\"{value}\": must be 1–253 characters of [A-Za-z0-9_.-], starting with an alphanumeric");
         }
         return value;
     }

@@ -101,6 +101,18 @@ public sealed class CniPluginTests : IDisposable
     }
 
     [Fact]
+    public void PodmanStyleNamesAreAcceptedAndDelIgnoresCniArgs()
+    {
+        _agent.Answers["/v1/cni/add"] = (200, AddAnswer);
+        _agent.Answers["/v1/cni/del"] = (200, "{}");
+        var (code, _, raw) = Run(Env("ADD", args: "IgnoreUnknown=1;K8S_POD_NAME=hungry_Turing"), Conf("1.0.0", _agent.SocketPath));
+        Assert.True(code == 0, raw);
+        Assert.Contains("\"podName\":\"hungry_Turing\"", _agent.Requests[0].Body, StringComparison.Ordinal);
+        // Whatever CNI_ARGS holds, DEL cleans up.
+        Assert.Equal(0, Run(Env("DEL", args: "junk-without-equals"), Conf("1.0.0", _agent.SocketPath)).ExitCode);
+    }
+
+    [Fact]
     public void GcSendsTheValidAttachments()
     {
         _agent.Answers["/v1/cni/gc"] = (200, """{"released":[{"containerID":"old","ifname":"eth0"}]}""");
@@ -184,7 +196,7 @@ public sealed class CniPluginTests : IDisposable
             { "ifname with slash", Env("ADD", ifName: "eth/0"), ok, 4 },
             { "unknown CNI_ARGS key", Env("ADD", args: "FOO=bar"), ok, 4 },
             { "CNI_ARGS without '='", Env("ADD", args: "IgnoreUnknown=1;junk"), ok, 4 },
-            { "bad pod name", Env("ADD", args: "K8S_POD_NAME=Web_0"), ok, 4 },
+            { "bad pod name", Env("ADD", args: "K8S_POD_NAME=web/0"), ok, 4 },
             { "not JSON", Env("ADD"), "{not json", 6 },
             { "JSON array", Env("ADD"), "[1]", 6 },
             { "unsupported version", Env("ADD"), Conf("2.0.0", sock), 1 },
