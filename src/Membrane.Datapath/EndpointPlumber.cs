@@ -86,6 +86,9 @@ public sealed partial class EndpointPlumber : IDisposable
         }
     }
 
+    /// <summary>True when a link named <paramref name="hostInterface"/> exists in the node's namespace.</summary>
+    public bool HostInterfaceExists(string hostInterface) => _nodeNetlink.FindLink(hostInterface) is not null;
+
     /// <summary>Builds the endpoint (CNI ADD). On failure everything this call made is removed again and the error rethrown.</summary>
     public PlumbedEndpoint Add(EndpointRequest request)
     {
@@ -122,6 +125,12 @@ public sealed partial class EndpointPlumber : IDisposable
     private PlumbedEndpoint AddCore(EndpointRequest request, string host, Stack<Action> undo)
     {
         using var podNs = NetNs.OpenPath(request.NetNsPath!);
+        // A "pod" namespace that is the node's own (CNI_NETNS=/proc/1/ns/net) would put the pod's
+        // address and default route on the node itself.
+        if (podNs.Inode == (_node?.Inode ?? NetNs.CurrentInode()))
+        {
+            throw new EndpointPlumbingException($"failed to add endpoint {request.ContainerId}/{request.IfName}: {request.NetNsPath} is the node's own network namespace, not a pod's");
+        }
         using var pod = Rtnetlink.Open(podNs);
 
         // The peer is born inside the pod (IFLA_NET_NS_FD in VETH_INFO_PEER): it never

@@ -95,6 +95,9 @@ public sealed class RecordingDatapath : IEndpointDatapath
     public Task<IReadOnlyList<BpfMetricEntry>> ReadMetricsAsync(CancellationToken ct) =>
         FailRead is { } failure ? Task.FromException<IReadOnlyList<BpfMetricEntry>>(failure) : Task.FromResult<IReadOnlyList<BpfMetricEntry>>(Metrics);
 
+    public Task<bool> HostInterfaceExistsAsync(EndpointSpec spec, CancellationToken ct) =>
+        FailCheck is { } failure ? Task.FromException<bool>(failure) : Task.FromResult(Kernel.ContainsKey(spec.HostInterface));
+
     public Task<IReadOnlyList<string>> CheckAsync(EndpointSpec spec, DatapathEndpoint current, CancellationToken ct)
     {
         Calls.Enqueue($"check {spec.HostInterface}");

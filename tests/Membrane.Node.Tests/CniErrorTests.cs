@@ -22,6 +22,11 @@ public sealed class CniErrorTests
         Assert.Equal(1, code);
         Assert.True(Code(stdout) is 3 or 101, stdout);
 
+        // The node's own namespace given as the pod's: refused before anything is made there.
+        (code, stdout, _) = node.Cni("ADD", config, "ctr-node-ns", $"/run/netns/{node.Name}");
+        Assert.Equal(1, code);
+        Assert.Contains("own network namespace, not a pod", stdout, StringComparison.Ordinal);
+
         // Bad input never reaches the agent: missing ifname (4), bad config (7), bad version (1), bad JSON (6).
         Assert.Equal(4, Code(node.Cni("ADD", config, "ctr1", "/run/netns/x", ifName: "").Stdout));
         Assert.Equal(7, Code(node.Cni("ADD", config.Replace("\"mtu\":1500", "\"mtu\":5", StringComparison.Ordinal), "ctr1", "/run/netns/x").Stdout));

@@ -367,11 +367,12 @@ public sealed class EndpointManager
     }
 
     /// <summary>
-    /// Reconciles a broken endpoint with the kernel: while its pod's namespace still exists
-    /// (the pod lives; the runtime has not called DEL), whatever is left of its veth, routes,
-    /// map entries and link is removed and the endpoint built again with the same addresses
-    /// and identity. Null when the pod is gone or the rebuild failed: the endpoint stays
-    /// not-ready until DEL or GC removes it.
+    /// Reconciles a broken endpoint with the kernel when that cannot hurt a running pod: its
+    /// pod's namespace still exists (the runtime has not called DEL) but its host-side veth is
+    /// gone, so the pod has no network at all. Whatever is left of it is removed and the
+    /// endpoint built again with the same addresses and identity. Null otherwise (the pod is
+    /// gone, the veth exists and something else is wrong, or the rebuild failed): the endpoint
+    /// stays not-ready until DEL or GC removes it.
     /// </summary>
     private async Task<EndpointRecord?> RebuildAsync(EndpointRecord row, CancellationToken ct)
     {
@@ -383,6 +384,10 @@ public sealed class EndpointManager
         try
         {
             var spec = Spec(row);
+            if (await _datapath.HostInterfaceExistsAsync(spec, ct).ConfigureAwait(false))
+            {
+                return null;
+            }
             await _datapath.DeleteAsync(spec, ct).ConfigureAwait(false);
             var made = await _datapath.CreateAsync(spec, ct).ConfigureAwait(false);
             _logger.LogInformation("restore: endpoint {Id} rebuilt on {HostInterface}", row.Id, made.HostInterface);

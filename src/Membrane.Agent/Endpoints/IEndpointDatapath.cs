@@ -64,6 +64,13 @@ public interface IEndpointDatapath
     /// <summary>Removes whatever exists of the endpoint; see the remarks.</summary>
     Task DeleteAsync(EndpointSpec spec, CancellationToken ct);
 
+    /// <summary>
+    /// True when the endpoint's host-side interface exists. A restarted agent rebuilds an endpoint
+    /// only when it does not (the pod has no network at all): other problems are reported, never
+    /// repaired by recreating the pod's interface under a running pod.
+    /// </summary>
+    Task<bool> HostInterfaceExistsAsync(EndpointSpec spec, CancellationToken ct);
+
     /// <summary>Checks that the endpoint is wired as built; returns what is wrong (empty: all well).</summary>
     Task<IReadOnlyList<string>> CheckAsync(EndpointSpec spec, DatapathEndpoint current, CancellationToken ct);
 

@@ -40,14 +40,16 @@ public sealed class KernelEndpointDatapath : IEndpointDatapath, IDisposable
         }
         Directory.CreateDirectory(options.PinRoot);
         var datapath = Datapath.Datapath.Open(options);
+        EndpointPlumber? plumber = null;
         try
         {
-            var plumber = new EndpointPlumber(datapath);
+            plumber = new EndpointPlumber(datapath);
             plumber.PrepareNode(podCidrs);
             return new KernelEndpointDatapath(datapath, plumber);
         }
         catch
         {
+            plumber?.Dispose();
             datapath.Dispose();
             throw;
         }
@@ -73,6 +75,10 @@ public sealed class KernelEndpointDatapath : IEndpointDatapath, IDisposable
     public Task DeleteAsync(EndpointSpec spec, CancellationToken ct) => Task.Run(() => _plumber.Delete(ToRequest(spec)), ct);
 
     /// <inheritdoc/>
+    public Task<bool> HostInterfaceExistsAsync(EndpointSpec spec, CancellationToken ct) =>
+        Task.Run(() => _plumber.HostInterfaceExists(spec.HostInterface), ct);
+
+    /// <inheritdoc/>
     public Task<IReadOnlyList<string>> CheckAsync(EndpointSpec spec, DatapathEndpoint current, CancellationToken ct) =>
         Task.Run(() => _plumber.Check(ToRequest(spec)), ct);
 
@@ -91,16 +97,14 @@ public sealed class KernelEndpointDatapath : IEndpointDatapath, IDisposable
     /// <inheritdoc/>
     public Task<IReadOnlyList<BpfMetricEntry>> ReadMetricsAsync(CancellationToken ct) =>
         // The map is keyed finer (L3, L4 protocol); operators read it by reason and direction.
-        Task.FromResult<IReadOnlyList<BpfMetricEntry>>([.. _datapath.ReadMetrics()
-            .GroupBy(m => (m.Reason, m.Direction))
-            .Select(g => new BpfMetricEntry
-            {
-                Reason = DatapathReasons.Name(g.Key.Reason),
-                ReasonCode = g.Key.Reason,
-                Direction = g.Key.Direction.ToString().ToLowerInvariant(),
-                Packets = g.Aggregate(0ul, (s, m) => s + m.Packets),
-                Bytes = g.Aggregate(0ul, (s, m) => s + m.Bytes),
-            })]);
+        Task.FromResult<IReadOnlyList<BpfMetricEntry>>([.. _datapath.ReadMetricsByReason().Select(m => new BpfMetricEntry
+        {
+            Reason = m.ReasonName,
+            ReasonCode = m.Reason,
+            Direction = m.Direction.ToString().ToLowerInvariant(),
+            Packets = m.Packets,
+            Bytes = m.Bytes,
+        })]);
 
     private static EndpointRequest ToRequest(EndpointSpec spec) => new()
     {
