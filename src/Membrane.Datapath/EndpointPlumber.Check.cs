@@ -32,7 +32,8 @@ public sealed partial class EndpointPlumber
             problems.Add($"host interface {host} is down");
         }
         CheckNode(request, hostLink, problems);
-        CheckPod(request, hostLink, problems);
+        _datapath.TryGetEndpoint(hostLink.Index, out var entry);
+        CheckPod(request, hostLink, entry, problems);
         return problems;
     }
 
@@ -82,7 +83,7 @@ public sealed partial class EndpointPlumber
         }
     }
 
-    private static void CheckPod(EndpointRequest request, LinkInfo hostLink, List<string> problems)
+    private static void CheckPod(EndpointRequest request, LinkInfo hostLink, EndpointEntry? entry, List<string> problems)
     {
         NetNs podNs;
         try
@@ -110,6 +111,12 @@ public sealed partial class EndpointPlumber
             if (!podLink.IsUp)
             {
                 problems.Add($"{request.IfName} is down");
+            }
+            // from_pod drops every frame whose source MAC is not the entry's: a MAC changed in
+            // the pod (a chained plugin, NET_ADMIN) silently cuts the pod off.
+            if (entry is not null && !Equals(entry.PodMac, podLink.MacAddress))
+            {
+                problems.Add($"{request.IfName} has MAC {podLink.MacAddress}, the endpoint entry {entry.PodMac}: its frames are dropped as spoofed");
             }
             if (podLink.Mtu != request.Mtu)
             {

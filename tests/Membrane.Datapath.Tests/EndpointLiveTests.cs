@@ -294,6 +294,10 @@ public sealed class EndpointLiveTests : IDisposable
         Assert.Contains(problems, p => p.Contains("neighbour", StringComparison.Ordinal) && p.Contains("198.18.0.1", StringComparison.Ordinal));
         Assert.Contains(problems, p => p.Contains("not attached", StringComparison.Ordinal));
         Assert.Equal(2, problems.Count);
+
+        // A MAC changed inside the pod: from_pod would drop its frames as spoofed.
+        _podA.Netlink.SetMacAddress(podIndex, System.Net.NetworkInformation.PhysicalAddress.Parse("02-00-00-00-BE-EF"));
+        Assert.Contains(_plumber.Check(_a), p => p.Contains("dropped as spoofed", StringComparison.Ordinal));
     }
 
     [SkippableFact]
