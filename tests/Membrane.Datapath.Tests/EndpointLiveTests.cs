@@ -5,6 +5,7 @@ using System.Text;
 using Membrane.Linux.Bpf;
 using Membrane.Linux.Netlink;
 using Membrane.Testing;
+using static Membrane.Testing.NsTraffic;
 
 namespace Membrane.Datapath.Tests;
 
@@ -81,56 +82,6 @@ public sealed class EndpointLiveTests : IDisposable
     private static IPAddress V4(EndpointRequest r) => r.Addresses[0].Address;
 
     private static IPAddress V6(EndpointRequest r) => r.Addresses[1].Address;
-
-    private static IPStatus Ping(NetNsFixture from, IPAddress to) =>
-        from.Run(() =>
-        {
-            // Ping uses a raw ICMP socket as root; it is created on this thread, inside the namespace.
-            using var ping = new Ping();
-            return ping.Send(to, 2000).Status;
-        });
-
-    private static async Task<string> TcpExchange(NetNsFixture client, NetNsFixture server, IPAddress serverAddress)
-    {
-        // Sockets keep the namespace they were created in; only creation needs the namespace's thread.
-        using var listener = server.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
-        listener.Bind(new IPEndPoint(serverAddress, 0));
-        listener.Listen();
-        using var socket = client.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var accept = listener.AcceptAsync(timeout.Token).AsTask();
-        await socket.ConnectAsync(listener.LocalEndPoint!, timeout.Token);
-        using var accepted = await accept;
-        await socket.SendAsync(Encoding.ASCII.GetBytes("ping over tcp"), timeout.Token);
-        var buffer = new byte[64];
-        var n = await accepted.ReceiveAsync(buffer, timeout.Token);
-        await accepted.SendAsync(buffer.AsMemory(0, n), timeout.Token);
-        var m = await socket.ReceiveAsync(buffer, timeout.Token);
-        return Encoding.ASCII.GetString(buffer, 0, m);
-    }
-
-    private static async Task<string?> UdpExchange(NetNsFixture client, NetNsFixture server, IPAddress serverAddress, IPAddress? clientAddress = null, int waitMs = 5000)
-    {
-        using var receiver = server.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp));
-        receiver.Bind(new IPEndPoint(serverAddress, 0));
-        using var sender = client.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp));
-        if (clientAddress is not null)
-        {
-            sender.Bind(new IPEndPoint(clientAddress, 0));
-        }
-        using var timeout = new CancellationTokenSource(waitMs);
-        var buffer = new byte[64];
-        var receive = receiver.ReceiveAsync(buffer, timeout.Token).AsTask();
-        await sender.SendToAsync(Encoding.ASCII.GetBytes("ping over udp"), receiver.LocalEndPoint!);
-        try
-        {
-            return Encoding.ASCII.GetString(buffer, 0, await receive);
-        }
-        catch (OperationCanceledException)
-        {
-            return null;
-        }
-    }
 
     private ulong Forwarded(byte l3, byte l4) =>
         _datapath.ReadMetrics().Where(m => m.Reason == 0 && m.L3 == l3 && m.L4Protocol == l4).Aggregate(0ul, (s, m) => s + m.Packets);

@@ -1,3 +1,4 @@
+using System.Net;
 using Membrane.Testing;
 
 namespace Membrane.Node.Tests;
@@ -30,7 +31,7 @@ public sealed class AgentRestartTests
         Assert.Contains("adopted", status.Datapath, StringComparison.Ordinal);
         // And the adopted datapath still takes new pods.
         var c = node.AddPod("c", ("app", "c"));
-        Assert.Equal(System.Net.NetworkInformation.IPStatus.Success, PodTraffic.Ping(c, a.Ipv6));
+        Assert.Equal(System.Net.NetworkInformation.IPStatus.Success, NsTraffic.Ping(c.Namespace, IPAddress.Parse(a.Ipv6)));
     }
 
     [SkippableFact]
@@ -51,7 +52,7 @@ public sealed class AgentRestartTests
         var rebuilt = (await node.Client.EndpointsAsync()).Single(e => e.ContainerId == a.ContainerId);
         Assert.Equal("ready", rebuilt.State);
         Assert.Equal((lost.Id, lost.Ipv4, lost.Ipv6), (rebuilt.Id, rebuilt.Ipv4, rebuilt.Ipv6));
-        Assert.Equal(System.Net.NetworkInformation.IPStatus.Success, PodTraffic.Ping(a, b.Ipv4));
-        Assert.Equal(System.Net.NetworkInformation.IPStatus.Success, PodTraffic.Ping(b, a.Ipv6));
+        Assert.Equal(System.Net.NetworkInformation.IPStatus.Success, NsTraffic.Ping(a.Namespace, IPAddress.Parse(b.Ipv4)));
+        Assert.Equal(System.Net.NetworkInformation.IPStatus.Success, NsTraffic.Ping(b.Namespace, IPAddress.Parse(a.Ipv6)));
     }
 }

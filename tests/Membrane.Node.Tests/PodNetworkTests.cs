@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.NetworkInformation;
 using Membrane.Testing;
 
@@ -19,12 +20,12 @@ public sealed class PodNetworkTests
         var db = node.AddPod("db", ("app", "db"));
         var before = NodeState.Packets(await node.Client.BpfMetricsAsync(), "forwarded");
 
-        Assert.Equal(IPStatus.Success, PodTraffic.Ping(web, db.Ipv4));
-        Assert.Equal(IPStatus.Success, PodTraffic.Ping(web, db.Ipv6));
-        Assert.Equal("hello v4", await PodTraffic.TcpEchoAsync(web, db, db.Ipv4, 5432, "hello v4"));
-        Assert.Equal("hello v6", await PodTraffic.TcpEchoAsync(db, web, web.Ipv6, 8080, "hello v6"));
-        Assert.Equal("dns v4", await PodTraffic.UdpEchoAsync(web, db, db.Ipv4, 5353, "dns v4"));
-        Assert.Equal("dns v6", await PodTraffic.UdpEchoAsync(db, web, web.Ipv6, 5353, "dns v6"));
+        Assert.Equal(IPStatus.Success, NsTraffic.Ping(web.Namespace, IPAddress.Parse(db.Ipv4)));
+        Assert.Equal(IPStatus.Success, NsTraffic.Ping(web.Namespace, IPAddress.Parse(db.Ipv6)));
+        Assert.Equal("hello v4", await NsTraffic.TcpExchange(web.Namespace, db.Namespace, IPAddress.Parse(db.Ipv4), "hello v4", 5432));
+        Assert.Equal("hello v6", await NsTraffic.TcpExchange(db.Namespace, web.Namespace, IPAddress.Parse(web.Ipv6), "hello v6", 8080));
+        Assert.Equal("dns v4", await NsTraffic.UdpEcho(web.Namespace, db.Namespace, IPAddress.Parse(db.Ipv4), "dns v4"));
+        Assert.Equal("dns v6", await NsTraffic.UdpEcho(db.Namespace, web.Namespace, IPAddress.Parse(web.Ipv6), "dns v6"));
 
         // Each exchange above crossed a host veth's ingress in both directions: the program
         // counted them. (At least 2 per ping, 6+ per TCP echo, 2 per UDP echo.)
@@ -47,11 +48,11 @@ public sealed class PodNetworkTests
         var metrics = await node.Client.BpfMetricsAsync();
         Assert.True(NodeState.Packets(metrics, "spoofed-source-ip") >= 3, string.Join("; ", metrics));
         Assert.Equal(0, a.Exec("ip", "addr", "del", "198.18.0.250/32", "dev", "eth0").ExitCode);
-        Assert.Equal(IPStatus.Success, PodTraffic.Ping(a, b.Ipv4)); // its own address still works
+        Assert.Equal(IPStatus.Success, NsTraffic.Ping(a.Namespace, IPAddress.Parse(b.Ipv4))); // its own address still works
 
         // A changed MAC: every frame now carries a source MAC the endpoint map does not know.
         Assert.Equal(0, a.Exec("ip", "link", "set", "eth0", "address", "02:00:00:00:be:ef").ExitCode);
-        Assert.NotEqual(IPStatus.Success, PodTraffic.Ping(a, b.Ipv4, 1000));
+        Assert.NotEqual(IPStatus.Success, NsTraffic.Ping(a.Namespace, IPAddress.Parse(b.Ipv4), 1000));
         metrics = await node.Client.BpfMetricsAsync();
         Assert.True(NodeState.Packets(metrics, "spoofed-source-mac") >= 1, string.Join("; ", metrics));
     }
@@ -92,7 +93,7 @@ public sealed class PodNetworkTests
         Assert.Equal(50, pods.Select(p => p.Ipv6).Distinct().Count());
         var full = await NodeState.ReadAsync(node);
         Assert.Equal((50, 50, 50), (full.Endpoints, full.MapEntries, full.Links.Count));
-        Assert.Equal(IPStatus.Success, PodTraffic.Ping(pods[0], pods[49].Ipv4));
+        Assert.Equal(IPStatus.Success, NsTraffic.Ping(pods[0].Namespace, IPAddress.Parse(pods[49].Ipv4)));
 
         var codes = await Task.WhenAll(pods.Select(p => Task.Run(() => node.DeletePod(p).ExitCode)));
         Assert.All(codes, c => Assert.Equal(0, c));
