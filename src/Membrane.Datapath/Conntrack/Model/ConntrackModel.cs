@@ -81,10 +81,16 @@ public sealed class ConntrackModel
     /// <summary>
     /// Runs one packet through conntrack at time <paramref name="now"/> (seconds): classifies it, and creates,
     /// updates, replaces or leaves its entry as conntrack-spec.md prescribes. Never throws on packet contents;
-    /// a packet that fits no connection comes back INVALID with the reason.
+    /// a packet that fits no connection comes back INVALID with the reason. Throws only for a default
+    /// <see cref="CtPacket"/>, which describes no packet.
     /// </summary>
     public CtVerdict Process(in CtPacket packet, ulong now)
     {
+        if (packet.Family is not (4 or 6))
+        {
+            // Only default(CtPacket) gets here: every factory and TryFromFrame set an address family.
+            throw new ArgumentException("failed to process a conntrack packet: it has no addresses (a default CtPacket)", nameof(packet));
+        }
         // Step 6 first: untracked packets are not looked up at all. A later fragment has no L4 header to
         // classify; link-local IPv6 and ND/MLD are the node's own plumbing (Linux: noct_valid_new in
         // nf_conntrack_proto_icmpv6.c marks ND/MLD untracked).

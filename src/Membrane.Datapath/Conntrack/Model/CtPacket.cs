@@ -85,7 +85,8 @@ public readonly partial struct CtPacket
     /// <summary>A packet of a protocol keyed by ports other than TCP: UDP or SCTP (132) per conntrack-spec.md "Keys" (UDP-Lite is keyed 0/0 there: use <see cref="Other"/>).</summary>
     public static CtPacket Ports(byte protocol, IpAddress source, IpAddress destination, ushort sourcePort, ushort destinationPort, uint length)
     {
-        if (protocol is IpProtocols.Tcp or IpProtocols.Icmp or IpProtocols.Icmpv6)
+        // ICMP of the other family (ICMPv6 in IPv4, ICMP in IPv6) is just another protocol here.
+        if (protocol == IpProtocols.Tcp || protocol == (source.Version == 6 ? IpProtocols.Icmpv6 : IpProtocols.Icmp))
         {
             throw new ArgumentException($"failed to describe a packet: use the TCP or ICMP factory for protocol {protocol}", nameof(protocol));
         }

@@ -299,3 +299,76 @@ public sealed class CtPacketFromFrameTests
         Assert.True(CtPacket.TryFromFrame(frame, out _, out _));
     }
 }
+
+/// <summary>Untrusted bytes: TryFromFrame never throws, and whatever it accepts the model can process.</summary>
+public sealed class CtPacketFromFrameRobustnessTests
+{
+    private delegate void Layers(ref PacketBuilder b);
+
+    private static byte[] Frame(Layers layers)
+    {
+        var buffer = new byte[2048];
+        var b = new PacketBuilder(buffer);
+        b.Ethernet(MacAddress.Broadcast, new MacAddress(0x020000000001));
+        layers(ref b);
+        return buffer[..b.Finish()];
+    }
+
+    [Fact]
+    public void Icmp_of_the_other_family_is_an_ordinary_protocol()
+    {
+        var frame = Frame((ref PacketBuilder b) => { b.Ipv4(Ct.A.AsIpv4, Ct.B.AsIpv4, protocol: IpProtocols.Icmpv6); b.Payload(8); });
+        Assert.True(CtPacket.TryFromFrame(frame, out var p, out var error), error.Message);
+        Assert.False(p.IsIcmp);
+        var v = new ConntrackModel().Process(p, 0);
+        Assert.Equal((CtResult.New, CtState.Unreplied, new CtTuple(Ct.A, Ct.B, 0, 0, 58)), (v.Result, v.State, v.Key));
+    }
+
+    [Fact]
+    public void Random_byte_flips_never_throw()
+    {
+        byte[][] seeds =
+        [
+            Frame((ref PacketBuilder b) => { b.Ipv4(Ct.A.AsIpv4, Ct.B.AsIpv4); b.Tcp(1, 2, 3, 4, TcpFlags.Syn); }),
+            Frame((ref PacketBuilder b) => { b.Ipv6(Ct.A6.Bits, Ct.B6.Bits); b.Ipv6HopByHop(); b.Udp(1, 2); b.Payload(16); }),
+            Frame((ref PacketBuilder b) =>
+            {
+                b.Ipv4(Ct.R.AsIpv4, Ct.A.AsIpv4);
+                b.Icmpv4(3, 3);
+                b.Ipv4(Ct.A.AsIpv4, Ct.B.AsIpv4, protocol: IpProtocols.Udp, totalLength: 100);
+                b.Payload(8);
+            }),
+            Frame((ref PacketBuilder b) =>
+            {
+                b.Ipv6(Ct.R6.Bits, Ct.A6.Bits);
+                b.Icmpv6(1, 4);
+                b.Ipv6(Ct.A6.Bits, Ct.B6.Bits, nextHeader: IpProtocols.Fragment, payloadLength: 100);
+                b.Payload(16);
+            }),
+        ];
+        var random = new Random(5);
+        var model = new ConntrackModel();
+        int accepted = 0, rejected = 0;
+        for (int i = 0; i < 20_000; i++)
+        {
+            var frame = (byte[])seeds[i % seeds.Length].Clone();
+            for (int flips = random.Next(1, 4); flips > 0; flips--)
+            {
+                frame[random.Next(frame.Length)] = (byte)random.Next(256);
+            }
+            int length = random.Next(4) == 0 ? random.Next(frame.Length) : frame.Length;
+            if (CtPacket.TryFromFrame(frame.AsSpan(0, length), out var packet, out var error))
+            {
+                model.Process(packet, (ulong)i);
+                accepted++;
+            }
+            else
+            {
+                Assert.NotEqual(CtFrameErrorReason.None, error.Reason);
+                rejected++;
+            }
+        }
+        // Both paths were exercised, so the loop tested something.
+        Assert.True(accepted > 1000 && rejected > 1000, $"accepted {accepted}, rejected {rejected}");
+    }
+}
