@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
-/* from_pod: tcx ingress on the HOST side of every pod's veth, i.e. every packet a pod sends.
- * One program for all endpoints: which pod sent the packet is found by ifindex in the
- * endpoints map (lib/endpoint.h).
+/* The endpoint programs, one object so that they share every map:
+ *   from_pod: tcx ingress on the HOST side of every pod's veth, i.e. every packet a pod sends;
+ *   to_pod:   tcx egress there, i.e. every packet the node's stack sends into a pod (packets
+ *             from another local pod arrive by bpf_redirect_peer and skip this hook).
+ * One program of each for all endpoints: which pod sent the packet is found by ifindex in
+ * the endpoints map (lib/endpoint.h).
  *
  * The steps follow DESIGN.md "Traffic from a pod":
  *   1. parse L2/L3/L4; find the source endpoint by ifindex        (here)
  *   2. drop a source IP or MAC that is not the endpoint's own      (here)
  *   3. service VIP -> backend, DNAT                                (later issue: lb.h)
- *   4. conntrack: established/reply traffic skips policy           (later issue: conntrack.h)
+ *   4. conntrack: classify and track the connection                (here: conntrack.h)
  *   5. the peer's identity: local endpoint, else ipcache, else world (local part here)
  *   6. egress policy of the source, ingress policy of a local destination (later: policy.h)
  *   7. forward: local pod -> bpf_redirect_peer; else the node's stack (here; VXLAN later)
@@ -24,6 +27,7 @@
  * way with proxy ARP; no gateway address needs to be configured anywhere). */
 #include "lib/common.h"
 #include "lib/arp.h"
+#include "lib/conntrack.h"
 #include "lib/drop_reasons.h"
 #include "lib/endpoint.h"
 #include "lib/metrics.h"
@@ -31,9 +35,11 @@
 #include "lib/parse.h"
 #include "lib/redirect.h"
 
-/* Where the program runs, as the metrics key and drop records name it: the ingress hook of
- * the host-side veth (common.h: directions are those of the device the program is on). */
+/* Where the programs run, as the metrics key and drop records name it: the ingress and
+ * egress hooks of the host-side veth (common.h: directions are those of the device the
+ * program is on). */
 #define FROM_POD_DIR DIR_INGRESS
+#define TO_POD_DIR DIR_EGRESS
 
 /* Step 7: a destination that is a pod on this node gets the packet straight through
  * bpf_redirect_peer; everything else (other nodes, the node itself, the outside world)
@@ -61,6 +67,8 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, const struct packe
 	void *data_end = (void *)(long)skb->data_end;
 	struct iphdr *ip = data + info->l3_off;
 	struct endpoint_info *dst;
+	struct ct_ctx ct;
+	int ret;
 
 	if ((void *)(ip + 1) > data_end)
 		return account_drop(skb, info, FROM_POD_DIR, DROP_INVALID_PACKET);
@@ -68,13 +76,23 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, const struct packe
 	if (!(src->flags & ENDPOINT_F_IPV4) || ip->saddr != src->ipv4)
 		return account_drop(skb, info, FROM_POD_DIR, DROP_SPOOFED_IP);
 
-	/* Step 3 (service translation) and step 4 (conntrack) go here. */
+	/* Step 3 (service translation) goes here. */
+
+	/* Step 4. */
+	ret = ct_ipv4(skb, info, &ct);
+	if (ret)
+		return account_drop(skb, info, FROM_POD_DIR, ret);
+	if (ct.v.result == CT_RESULT_INVALID)
+		return account_drop(skb, info, FROM_POD_DIR, DROP_CT_INVALID);
 
 	/* Step 5: a local destination; ipcache and world come with the overlay. */
 	dst = endpoint_by_ipv4(ip->daddr);
 
-	/* Step 6 (egress policy of src, ingress policy of dst) goes here. */
+	/* Step 6 (egress policy of src, ingress policy of dst, for NEW connections) goes here. */
 
+	ret = ct_commit(info, &ct, CT_ORIGIN_FROM_POD, src->identity);
+	if (ret)
+		return account_drop(skb, info, FROM_POD_DIR, ret);
 	return forward_ip(skb, info, dst);
 }
 
@@ -141,6 +159,8 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb, const struct packe
 	void *data_end = (void *)(long)skb->data_end;
 	struct ipv6hdr *ip6 = data + info->l3_off;
 	struct endpoint_info *dst;
+	struct ct_ctx ct;
+	int ret;
 
 	if ((void *)(ip6 + 1) > data_end)
 		return account_drop(skb, info, FROM_POD_DIR, DROP_INVALID_PACKET);
@@ -159,13 +179,23 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb, const struct packe
 	if (!(src->flags & ENDPOINT_F_IPV6) || !ipv6_equal(ip6->saddr.in6_u.u6_addr32, src->ipv6))
 		return account_drop(skb, info, FROM_POD_DIR, DROP_SPOOFED_IP);
 
-	/* Step 3 (service translation) and step 4 (conntrack) go here. */
+	/* Step 3 (service translation) goes here. */
+
+	/* Step 4. */
+	ret = ct_ipv6(skb, info, &ct);
+	if (ret)
+		return account_drop(skb, info, FROM_POD_DIR, ret);
+	if (ct.v.result == CT_RESULT_INVALID)
+		return account_drop(skb, info, FROM_POD_DIR, DROP_CT_INVALID);
 
 	/* Step 5. */
 	dst = endpoint_by_ipv6(ip6->daddr.in6_u.u6_addr32);
 
-	/* Step 6 (egress policy of src, ingress policy of dst) goes here. */
+	/* Step 6 (egress policy of src, ingress policy of dst, for NEW connections) goes here. */
 
+	ret = ct_commit(info, &ct, CT_ORIGIN_FROM_POD, src->identity);
+	if (ret)
+		return account_drop(skb, info, FROM_POD_DIR, ret);
 	return forward_ip(skb, info, dst);
 }
 
@@ -236,6 +266,38 @@ int from_pod(struct __sk_buff *skb)
 	default:
 		return account_drop(skb, &info, FROM_POD_DIR, DROP_UNSUPPORTED_L3);
 	}
+}
+
+/* What the node's stack sends into a pod: replies to the pod's own connections, and
+ * connections the node (or, routed by it, the world) opens toward the pod. Only conntrack
+ * (and, with the policy issue, the pod's ingress policy) happens here; the stack has
+ * already routed the packet and set its MACs (the neighbour entry of the pod). */
+SEC("tc")
+int to_pod(struct __sk_buff *skb)
+{
+	struct packet_info info;
+	struct ct_ctx ct;
+	int ret;
+
+	ret = parse_packet(skb, &info);
+	if (ret)
+		return account_drop(skb, &info, TO_POD_DIR, ret);
+	if (info.l3 == 4)
+		ret = ct_ipv4(skb, &info, &ct);
+	else if (info.l3 == 6)
+		ret = ct_ipv6(skb, &info, &ct);
+	else
+		/* ARP and the like: the stack's own business with the pod. */
+		return account_forward(skb, &info, TO_POD_DIR, TC_ACT_OK);
+	if (ret)
+		return account_drop(skb, &info, TO_POD_DIR, ret);
+	if (ct.v.result == CT_RESULT_INVALID)
+		return account_drop(skb, &info, TO_POD_DIR, DROP_CT_INVALID);
+	/* The opener's identity (host, world, a remote pod) comes with the ipcache. */
+	ret = ct_commit(&info, &ct, CT_ORIGIN_TO_POD, 0);
+	if (ret)
+		return account_drop(skb, &info, TO_POD_DIR, ret);
+	return account_forward(skb, &info, TO_POD_DIR, TC_ACT_OK);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -14,6 +14,8 @@ enum drop_reason {
 	DROP_POLICY = 3,          /* the verdict map said drop */
 	DROP_TTL_EXCEEDED = 4,    /* TTL / hop limit would reach 0 on decrement */
 	DROP_EXT_HDR_LIMIT = 5,   /* more IPv6 extension headers than we walk */
+	DROP_CT_INVALID = 6,      /* conntrack: fits no connection and cannot open one (conntrack.h) */
+	DROP_CT_MAP_FULL = 7,     /* conntrack: the new connection's entry could not be stored */
 };
 BTF_ANCHOR_ENUM(drop_reason);
 

@@ -157,53 +157,88 @@ public sealed partial class Datapath
     }
 
     /// <summary>
-    /// Attaches from_pod to the tcx ingress of <paramref name="ifindex"/> (the host side of a
-    /// pod's veth, in the calling thread's namespace) with a link pinned at
-    /// <paramref name="pinPath"/>. A pin that already holds a link attached to that device is
-    /// adopted; a pin whose link is not attached there (its device is gone) is replaced.
+    /// Attaches from_pod to the tcx ingress and to_pod to the tcx egress of
+    /// <paramref name="ifindex"/> (the host side of a pod's veth, in the calling thread's
+    /// namespace), with links pinned at <paramref name="pinPath"/> and
+    /// <c>&lt;pinPath&gt;:to_pod</c> (':' cannot occur in an interface name). A pin that
+    /// already holds a link attached to that device is adopted; a pin whose link is not
+    /// attached there (its device is gone) is replaced. If the second attach fails, the
+    /// first is undone.
     /// </summary>
     public EndpointAttachment AttachEndpoint(int ifindex, string pinPath)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentException.ThrowIfNullOrEmpty(pinPath);
+        Directory.CreateDirectory(Path.GetDirectoryName(pinPath)!);
+        var ingress = AttachOne(Program, ifindex, TcDirection.Ingress, pinPath);
+        try
+        {
+            var egress = AttachOne(ToPodProgram, ifindex, TcDirection.Egress, ToPodPinPath(pinPath));
+            return new EndpointAttachment(ingress.LinkId, ingress.ProgramId, ingress.Adopted && egress.Adopted, egress.LinkId);
+        }
+        catch
+        {
+            if (!ingress.Adopted)
+            {
+                DetachOne(pinPath);
+            }
+            throw;
+        }
+    }
+
+    private static (uint LinkId, uint ProgramId, bool Adopted) AttachOne(BpfProgram program, int ifindex, TcDirection direction, string pinPath)
+    {
         if (File.Exists(pinPath))
         {
             using (var existing = BpfLink.OpenPinned(pinPath))
             {
-                if (IsLinkOn(ifindex, existing.Id))
+                if (IsLinkOn(ifindex, direction, existing.Id))
                 {
-                    return new EndpointAttachment(existing.Id, existing.ProgramId, Adopted: true);
+                    return (existing.Id, existing.ProgramId, true);
                 }
             }
             BpfFs.Unpin(pinPath);
         }
-        Directory.CreateDirectory(Path.GetDirectoryName(pinPath)!);
-        using var link = BpfLink.AttachTcx(Program, ifindex, TcDirection.Ingress);
+        using var link = BpfLink.AttachTcx(program, ifindex, direction);
         link.Pin(pinPath);
-        return new EndpointAttachment(link.Id, link.ProgramId, Adopted: false);
+        return (link.Id, link.ProgramId, false);
     }
 
-    /// <summary>True when the link pinned at <paramref name="pinPath"/> is attached to the tcx ingress of <paramref name="ifindex"/> (calling thread's namespace).</summary>
+    /// <summary>Where <see cref="AttachEndpoint"/> pins the to_pod link beside the from_pod one at <paramref name="pinPath"/>.</summary>
+    internal static string ToPodPinPath(string pinPath) => pinPath + ":" + ToPodProgramName;
+
+    /// <summary>True when both links of <paramref name="pinPath"/> are attached to <paramref name="ifindex"/> (calling thread's namespace).</summary>
     public bool IsAttached(int ifindex, string pinPath)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        return IsPinnedLinkOn(ifindex, TcDirection.Ingress, pinPath) && IsPinnedLinkOn(ifindex, TcDirection.Egress, ToPodPinPath(pinPath));
+    }
+
+    private static bool IsPinnedLinkOn(int ifindex, TcDirection direction, string pinPath)
+    {
         if (!File.Exists(pinPath))
         {
             return false;
         }
         using var link = BpfLink.OpenPinned(pinPath);
-        return IsLinkOn(ifindex, link.Id);
+        return IsLinkOn(ifindex, direction, link.Id);
     }
 
     /// <summary>
-    /// Detaches the program from the device of the link pinned at <paramref name="pinPath"/>
-    /// at once (BPF_LINK_DETACH, even while another process still holds the link) and
-    /// removes the pin. A link whose device is gone is simply unpinned. False when there was
-    /// no pin.
+    /// Detaches the programs from the device of the links pinned at <paramref name="pinPath"/>
+    /// (and its to_pod twin) at once (BPF_LINK_DETACH, even while another process still
+    /// holds a link) and removes the pins. A link whose device is gone is simply unpinned.
+    /// False when there was no pin.
     /// </summary>
     public static bool DetachEndpoint(string pinPath)
     {
         ArgumentException.ThrowIfNullOrEmpty(pinPath);
+        var egress = DetachOne(ToPodPinPath(pinPath));
+        return DetachOne(pinPath) | egress;
+    }
+
+    private static bool DetachOne(string pinPath)
+    {
         if (!File.Exists(pinPath))
         {
             return false;
@@ -216,11 +251,11 @@ public sealed partial class Datapath
         return true;
     }
 
-    private static bool IsLinkOn(int ifindex, uint linkId)
+    private static bool IsLinkOn(int ifindex, TcDirection direction, uint linkId)
     {
         try
         {
-            return BpfAttachments.QueryTcx(ifindex, TcDirection.Ingress).Programs.Any(p => p.LinkId == linkId);
+            return BpfAttachments.QueryTcx(ifindex, direction).Programs.Any(p => p.LinkId == linkId);
         }
         catch (BpfException e) when (e.Errno == Errno.ENODEV)
         {

@@ -16,15 +16,32 @@ public sealed record DatapathOptions
     /// <summary>A directory on bpffs under which the node's directory is made (tests use a private one).</summary>
     public string PinRoot { get; init; } = DefaultPinRoot;
 
-    /// <summary>The compiled endpoint program (the build puts it at bin/bpf/from_pod.o beside the binaries).</summary>
+    /// <summary>The compiled endpoint programs (the build puts them at bin/bpf/from_pod.o beside the binaries).</summary>
     public string ObjectPath { get; init; } = Path.Combine(AppContext.BaseDirectory, "bpf", "from_pod.o");
+
+    /// <summary>
+    /// Entries of each conntrack table (ct4 and ct6), fixed when the datapath is loaded (an
+    /// adopted datapath keeps the size it was made with). Default 262,144, Cilium's
+    /// bpf-ct-global-any-max: about 32 MiB of kernel memory per table.
+    /// </summary>
+    public uint ConntrackMaxEntries { get; init; } = DefaultConntrackMaxEntries;
+
+    /// <summary>The default of <see cref="ConntrackMaxEntries"/>.</summary>
+    public const uint DefaultConntrackMaxEntries = 262_144;
+
+    /// <summary>Conntrack lifetimes, written to the datapath at every <see cref="Datapath.Open"/>.</summary>
+    public Conntrack.ConntrackTimeouts ConntrackTimeouts { get; init; } = new();
+
+    /// <summary>Tests only: the conntrack tables' map type (a plain hash fills up instead of evicting).</summary>
+    internal BpfMapType? ConntrackMapType { get; init; }
 }
 
 /// <summary>The result of <see cref="Datapath.AttachEndpoint"/>.</summary>
-/// <param name="LinkId">The tcx link's kernel id.</param>
-/// <param name="ProgramId">The attached program's kernel id.</param>
-/// <param name="Adopted">True when a pinned link that was already attached to the device was kept.</param>
-public readonly record struct EndpointAttachment(uint LinkId, uint ProgramId, bool Adopted);
+/// <param name="LinkId">The from_pod (tcx ingress) link's kernel id.</param>
+/// <param name="ProgramId">The from_pod program's kernel id.</param>
+/// <param name="Adopted">True when pinned links that were already attached to the device were kept (both of them).</param>
+/// <param name="ToPodLinkId">The to_pod (tcx egress) link's kernel id.</param>
+public readonly record struct EndpointAttachment(uint LinkId, uint ProgramId, bool Adopted, uint ToPodLinkId);
 
 /// <summary>
 /// The node's endpoint datapath: from_pod.o loaded once and shared by every endpoint, its
@@ -42,25 +59,37 @@ public readonly record struct EndpointAttachment(uint LinkId, uint ProgramId, bo
 /// </remarks>
 public sealed partial class Datapath : IDisposable
 {
-    /// <summary>The entry program's name (its C function) and pin name.</summary>
+    /// <summary>The pod-egress program's name (its C function) and pin name: tcx ingress of the host-side veth.</summary>
     public const string ProgramName = "from_pod";
 
-    /// <summary>The maps pinned (and adopted) with the program.</summary>
-    internal static readonly string[] PinnedMaps = ["endpoints", "endpoints_by_ip", "metrics", "events", "event_seq"];
+    /// <summary>The pod-ingress program's name and pin name: tcx egress of the host-side veth.</summary>
+    public const string ToPodProgramName = "to_pod";
+
+    /// <summary>The maps pinned (and adopted) with the programs, in the order the constructor takes them.</summary>
+    internal static readonly string[] PinnedMaps = ["endpoints", "endpoints_by_ip", "metrics", "events", "event_seq", "ct4", "ct6", "ct_config"];
+
+    /// <summary>The conntrack tables, which the options size before the object is loaded.</summary>
+    private static readonly string[] ConntrackMaps = ["ct4", "ct6"];
 
     private const string LinksDirectory = "links";
 
-    private Datapath(string pinDirectory, BpfProgram program, BpfMap endpoints, BpfMap endpointsByIp, BpfMap metrics, BpfMap events, BpfMap eventSeq, bool adopted, bool stale = false)
+    private readonly BpfMap[] _maps;
+
+    private Datapath(string pinDirectory, BpfProgram program, BpfProgram toPod, BpfMap[] maps, bool adopted, bool stale = false)
     {
         IsStale = stale;
         PinDirectory = pinDirectory;
         Program = program;
-        Endpoints = new BpfMap<uint, EndpointInfo>(endpoints);
-        EndpointsByIp = new BpfMap<EndpointIpKey, EndpointInfo>(endpointsByIp);
-        Metrics = new BpfPerCpuMap<MetricsKey, MetricsValue>(metrics);
-        EventsMap = events;
-        EventSequence = eventSeq;
+        ToPodProgram = toPod;
+        _maps = maps;
         Adopted = adopted;
+        Endpoints = new BpfMap<uint, EndpointInfo>(maps[0]);
+        EndpointsByIp = new BpfMap<EndpointIpKey, EndpointInfo>(maps[1]);
+        Metrics = new BpfPerCpuMap<MetricsKey, MetricsValue>(maps[2]);
+        EventsMap = maps[3];
+        Conntrack4 = new BpfMap<Conntrack.CtKey4, Conntrack.CtEntry>(maps[5]);
+        Conntrack6 = new BpfMap<Conntrack.CtKey6, Conntrack.CtEntry>(maps[6]);
+        ConntrackConfig = new BpfMap<uint, Conntrack.CtConfig>(maps[7]);
     }
 
     /// <summary>The node's pin directory (&lt;pin root&gt;/&lt;node&gt;).</summary>
@@ -82,6 +111,9 @@ public sealed partial class Datapath : IDisposable
     /// <summary>The from_pod program (attach it with <see cref="AttachEndpoint"/>; test-run it in tests).</summary>
     public BpfProgram Program { get; }
 
+    /// <summary>The to_pod program (attached by <see cref="AttachEndpoint"/> too).</summary>
+    public BpfProgram ToPodProgram { get; }
+
     /// <summary>The "endpoints" map: host-side veth ifindex → endpoint.</summary>
     public BpfMap<uint, EndpointInfo> Endpoints { get; }
 
@@ -91,20 +123,28 @@ public sealed partial class Datapath : IDisposable
     /// <summary>The per-CPU "metrics" map (bpf/lib/maps.h).</summary>
     public BpfPerCpuMap<MetricsKey, MetricsValue> Metrics { get; }
 
-    private BpfMap EventsMap { get; }
+    /// <summary>The IPv4 conntrack table (bpf/lib/conntrack.h).</summary>
+    public BpfMap<Conntrack.CtKey4, Conntrack.CtEntry> Conntrack4 { get; }
 
-    private BpfMap EventSequence { get; }
+    /// <summary>The IPv6 conntrack table.</summary>
+    public BpfMap<Conntrack.CtKey6, Conntrack.CtEntry> Conntrack6 { get; }
+
+    /// <summary>The "ct_config" array: the lifetimes the datapath gives entries.</summary>
+    public BpfMap<uint, Conntrack.CtConfig> ConntrackConfig { get; }
+
+    private BpfMap EventsMap { get; }
 
     /// <summary>
     /// Loads the datapath for <see cref="DatapathOptions.NodeName"/>, or adopts the one an
-    /// earlier instance pinned. The program pin is written last, so it marks a complete
-    /// datapath: map pins without it are the leftovers of a start that died half-way and are
-    /// replaced.
+    /// earlier instance pinned. The from_pod pin is written last, so it marks a complete
+    /// datapath: other pins without it are the leftovers of a start that died half-way and
+    /// are replaced. Either way the options' conntrack lifetimes are written.
     /// </summary>
     public static Datapath Open(DatapathOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         ValidateNodeName(options.NodeName);
+        var timeouts = options.ConntrackTimeouts.ToConfig(); // validates before anything is touched
         var dir = Path.Combine(options.PinRoot, options.NodeName);
         if (!BpfFs.IsBpfFs(options.PinRoot))
         {
@@ -112,7 +152,9 @@ public sealed partial class Datapath : IDisposable
                 new IOException($"{options.PinRoot} is not on a bpffs mount"));
         }
         Directory.CreateDirectory(dir);
-        return File.Exists(Path.Combine(dir, ProgramName)) ? Adopt(dir, options.ObjectPath) : LoadAndPin(dir, options.ObjectPath);
+        var datapath = File.Exists(Path.Combine(dir, ProgramName)) ? Adopt(dir, options.ObjectPath) : LoadAndPin(dir, options);
+        datapath.ConntrackConfig.Update(0, timeouts);
+        return datapath;
     }
 
     private static Datapath Adopt(string dir, string objectPath)
@@ -121,15 +163,27 @@ public sealed partial class Datapath : IDisposable
         try
         {
             var program = Track(opened, BpfProgram.OpenPinned(Path.Combine(dir, ProgramName)));
+            var toPod = Track(opened, OpenPinnedProgram(dir, ToPodProgramName));
             var maps = PinnedMaps.Select(name => Track(opened, OpenPinnedMap(dir, name))).ToArray();
             var stale = TagOf(objectPath) != program.Tag;
-            return new Datapath(dir, program, maps[0], maps[1], maps[2], maps[3], maps[4], adopted: true, stale);
+            return new Datapath(dir, program, toPod, maps, adopted: true, stale);
         }
         catch
         {
             DisposeAll(opened);
             throw;
         }
+    }
+
+    private static BpfProgram OpenPinnedProgram(string dir, string name)
+    {
+        var path = Path.Combine(dir, name);
+        if (!File.Exists(path))
+        {
+            throw new BpfException($"adopt the datapath pinned in {dir}", Errno.ENOENT,
+                new FileNotFoundException($"{ProgramName} is pinned but {name} is not (pins of an older build: remove them with the node's pods stopped)", path));
+        }
+        return BpfProgram.OpenPinned(path);
     }
 
     private static BpfMap OpenPinnedMap(string dir, string name)
@@ -149,14 +203,19 @@ public sealed partial class Datapath : IDisposable
     /// </summary>
     private static string TagOf(string objectPath)
     {
-        using var obj = BpfObject.Load(objectPath);
+        using var obj = BpfObject.OpenFile(objectPath);
+        foreach (var map in ConntrackMaps)
+        {
+            obj.SetMapMaxEntries(map, 1); // the tag does not depend on map sizes; keep the load cheap
+        }
+        obj.Load();
         using var program = obj.FindProgram(ProgramName);
         return program.Tag;
     }
 
-    private static Datapath LoadAndPin(string dir, string objectPath)
+    private static Datapath LoadAndPin(string dir, DatapathOptions options)
     {
-        foreach (var stale in PinnedMaps.Select(m => Path.Combine(dir, m)).Where(File.Exists))
+        foreach (var stale in PinnedMaps.Append(ToPodProgramName).Select(m => Path.Combine(dir, m)).Where(File.Exists))
         {
             BpfFs.Unpin(stale);
         }
@@ -164,8 +223,18 @@ public sealed partial class Datapath : IDisposable
         var pinned = new List<string>();
         try
         {
-            using var obj = BpfObject.Load(objectPath);
+            using var obj = BpfObject.OpenFile(options.ObjectPath);
+            foreach (var map in ConntrackMaps)
+            {
+                obj.SetMapMaxEntries(map, options.ConntrackMaxEntries);
+                if (options.ConntrackMapType is { } type)
+                {
+                    obj.SetMapType(map, type);
+                }
+            }
+            obj.Load();
             var program = Track(opened, obj.FindProgram(ProgramName));
+            var toPod = Track(opened, obj.FindProgram(ToPodProgramName));
             var maps = PinnedMaps.Select(name => Track(opened, obj.FindMap(name))).ToArray();
             for (var i = 0; i < maps.Length; i++)
             {
@@ -173,10 +242,13 @@ public sealed partial class Datapath : IDisposable
                 maps[i].Pin(path);
                 pinned.Add(path);
             }
+            var toPodPath = Path.Combine(dir, ToPodProgramName);
+            toPod.Pin(toPodPath);
+            pinned.Add(toPodPath);
             var programPath = Path.Combine(dir, ProgramName);
             program.Pin(programPath); // last: marks the datapath complete (see Open)
             pinned.Add(programPath);
-            return new Datapath(dir, program, maps[0], maps[1], maps[2], maps[3], maps[4], adopted: false);
+            return new Datapath(dir, program, toPod, maps, adopted: false);
         }
         catch
         {
@@ -236,11 +308,11 @@ public sealed partial class Datapath : IDisposable
         }
         _disposed = true;
         Program.Dispose();
-        Endpoints.Dispose();
-        EndpointsByIp.Dispose();
-        Metrics.Dispose();
-        EventsMap.Dispose();
-        EventSequence.Dispose();
+        ToPodProgram.Dispose();
+        foreach (var map in _maps)
+        {
+            map.Dispose();
+        }
     }
 
     private static T Track<T>(List<IDisposable> opened, T item) where T : IDisposable

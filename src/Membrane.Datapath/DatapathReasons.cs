@@ -18,6 +18,8 @@ public static class DatapathReasons
         (int)DropReason.Policy => "policy-denied",
         (int)DropReason.TtlExceeded => "ttl-exceeded",
         (int)DropReason.ExtensionHeaderLimit => "ipv6-extension-header-limit",
+        (int)DropReason.ConntrackInvalid => "ct-invalid",
+        (int)DropReason.ConntrackMapFull => "ct-map-full",
         (int)EndpointDropReason.SpoofedIp => "spoofed-source-ip",
         (int)EndpointDropReason.SpoofedMac => "spoofed-source-mac",
         (int)EndpointDropReason.UnknownEndpoint => "unknown-endpoint",

@@ -16,16 +16,17 @@ public sealed class DatapathLifecycleTests : IDisposable
     [SkippableFact]
     public void TheFirstOpenLoadsAndPinsTheSecondAdoptsTheSameObjects()
     {
-        uint programId, mapId;
+        uint programId, mapId, ctId;
         using (var first = Datapath.Open(_scope.Options))
         {
             Assert.False(first.Adopted);
             Assert.Equal(Datapath.ProgramName, first.Program.Name);
             Assert.Equal(
-                ["endpoints", "endpoints_by_ip", "event_seq", "events", "from_pod", "metrics"],
+                ["ct4", "ct6", "ct_config", "endpoints", "endpoints_by_ip", "event_seq", "events", "from_pod", "metrics", "to_pod"],
                 Directory.GetFiles(NodeDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
             programId = first.Program.Id;
             mapId = first.Endpoints.Map.Id;
+            ctId = first.Conntrack4.Map.Id;
             first.UpsertEndpoint(new EndpointEntry(5, System.Net.IPAddress.Parse("198.18.0.5"), null,
                 System.Net.NetworkInformation.PhysicalAddress.Parse("02-00-00-00-00-05"),
                 System.Net.NetworkInformation.PhysicalAddress.Parse("02-00-00-00-01-05"), 256));
@@ -35,6 +36,7 @@ public sealed class DatapathLifecycleTests : IDisposable
         Assert.False(second.IsStale);
         Assert.Equal(programId, second.Program.Id);
         Assert.Equal(mapId, second.Endpoints.Map.Id);
+        Assert.Equal(ctId, second.Conntrack4.Map.Id);
         Assert.Single(second.ListEndpoints());
         Assert.True(second.TryGetEndpointByAddress(System.Net.IPAddress.Parse("198.18.0.5"), out var entry));
         Assert.Equal(5, entry.Ifindex);

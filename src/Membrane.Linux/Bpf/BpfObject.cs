@@ -136,6 +136,43 @@ public sealed unsafe class BpfObject : IDisposable
         }
     }
 
+    /// <summary>
+    /// Changes the size of map <paramref name="name"/> before <see cref="Load()"/> creates it
+    /// (the object's max_entries is only the default; the agent sizes its tables from its
+    /// options).
+    /// </summary>
+    public void SetMapMaxEntries(string name, uint maxEntries)
+    {
+        var map = UnloadedMap("resize map " + name, name);
+        var ret = Libbpf.MapSetMaxEntries(map, maxEntries);
+        if (ret < 0)
+        {
+            throw new BpfException($"resize map {name} of BPF object {Name} to {maxEntries} entries", ErrnoExtensions.FromNegative(ret));
+        }
+    }
+
+    /// <summary>Changes the type of map <paramref name="name"/> before <see cref="Load()"/> creates it (tests swap an LRU hash for a plain one to see it fill up).</summary>
+    public void SetMapType(string name, BpfMapType type)
+    {
+        var map = UnloadedMap("change the type of map " + name, name);
+        var ret = Libbpf.MapSetType(map, (uint)type);
+        if (ret < 0)
+        {
+            throw new BpfException($"change the type of map {name} of BPF object {Name} to {type}", ErrnoExtensions.FromNegative(ret));
+        }
+    }
+
+    private nint UnloadedMap(string operation, string name)
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        if (IsLoaded)
+        {
+            throw new InvalidOperationException($"failed to {operation}: BPF object {Name} is already loaded");
+        }
+        var map = Libbpf.ObjectFindMapByName(_handle.DangerousGetHandle(), name);
+        return map != 0 ? map : throw new BpfException($"{operation} in BPF object {Name}", Errno.ENOENT);
+    }
+
     /// <summary>The loaded map called <paramref name="name"/>; the caller owns (disposes) it.</summary>
     public BpfMap FindMap(string name)
     {

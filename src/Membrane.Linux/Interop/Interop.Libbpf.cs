@@ -47,6 +47,13 @@ internal static unsafe partial class Libbpf
     [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_map__fd")]
     internal static partial int MapFd(nint map);
 
+    // Before the object is loaded only; 0 or a negative errno.
+    [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_map__set_max_entries")]
+    internal static partial int MapSetMaxEntries(nint map, uint maxEntries);
+
+    [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_map__set_type")]
+    internal static partial int MapSetType(nint map, uint type);
+
     // --- programs of an object ---
 
     [LibraryImport(Libraries.Libbpf, EntryPoint = "bpf_program__name")]

@@ -35,6 +35,10 @@ public enum DropReason : ushort
     [CTwin("DROP_POLICY")] Policy = 3,
     [CTwin("DROP_TTL_EXCEEDED")] TtlExceeded = 4,
     [CTwin("DROP_EXT_HDR_LIMIT")] ExtensionHeaderLimit = 5,
+    /// <summary>Conntrack: the packet fits no connection and cannot open one.</summary>
+    [CTwin("DROP_CT_INVALID")] ConntrackInvalid = 6,
+    /// <summary>Conntrack: the new connection's entry could not be stored.</summary>
+    [CTwin("DROP_CT_MAP_FULL")] ConntrackMapFull = 7,
 }
 
 /// <summary>What the verdict map tells the program to do. C twin: enum verdict_action (bpf/lib/maps.h).</summary>
