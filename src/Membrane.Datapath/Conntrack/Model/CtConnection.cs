@@ -28,6 +28,16 @@ public readonly record struct CtConnection(CtTuple Key, CtState State, CtDirecti
     /// <summary>The statistics of one direction.</summary>
     public CtDirectionStats Stats(CtDirection direction) => direction == CtDirection.Original ? Original : Reply;
 
+    /// <summary>
+    /// The model's view of a datapath map entry (struct ct_entry) stored under <paramref name="key"/>, for comparing
+    /// a dump of the ct4/ct6 maps with <see cref="ConntrackModel.Entries"/>. The fields the model does not keep
+    /// (origin, source identity, reverse-NAT index) are dropped.
+    /// </summary>
+    public static CtConnection FromEntry(CtTuple key, in CtEntry entry) => new(key, entry.State,
+        new CtDirectionStats(entry.PacketsOriginal, entry.BytesOriginal, entry.TcpFlagsOriginal),
+        new CtDirectionStats(entry.PacketsReply, entry.BytesReply, entry.TcpFlagsReply),
+        entry.Created, entry.Lifetime, entry.LastSeen, (entry.Flags & CtEntryFlags.ReplySeen) != 0);
+
     /// <summary>True when the entry is past its lifetime at <paramref name="now"/> (conntrack-spec.md step 1: lifetime &lt; now).</summary>
     public bool IsExpired(ulong now) => Lifetime < now;
 

@@ -13,7 +13,7 @@ namespace Membrane.Datapath.Conntrack;
 /// <param name="SourcePort">Source port (or the echo identifier of a request).</param>
 /// <param name="DestinationPort">Destination port (or the echo identifier of a reply).</param>
 /// <param name="Protocol">The IP protocol number (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, …).</param>
-public readonly record struct CtTuple(IpAddress Source, IpAddress Destination, ushort SourcePort, ushort DestinationPort, byte Protocol)
+public readonly partial record struct CtTuple(IpAddress Source, IpAddress Destination, ushort SourcePort, ushort DestinationPort, byte Protocol)
 {
     /// <summary>IPPROTO_TCP.</summary>
     public const byte TcpProtocol = IpProtocols.Tcp;
