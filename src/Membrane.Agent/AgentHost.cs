@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Membrane.Agent.Conntrack;
 using Membrane.Agent.Endpoints;
 using Membrane.Agent.Identities;
 using Membrane.Agent.Ipam;
@@ -38,13 +39,25 @@ public sealed class AgentHost : IAsyncDisposable
     private WebApplication? _app;
     private CancellationTokenSource? _background;
     private Task _identityCollector = Task.CompletedTask;
+    private readonly IConntrackDatapath? _conntrackDatapath;
+    private Task _conntrackLoop = Task.CompletedTask;
 
     /// <summary>Creates a host; nothing happens until <see cref="StartAsync"/> or <see cref="RunAsync"/>.</summary>
-    public AgentHost(AgentOptions options, IEndpointDatapath datapath, ILoggerFactory? loggerFactory = null, TimeProvider? time = null)
+    /// <param name="options">The command line.</param>
+    /// <param name="datapath">The kernel half of endpoints.</param>
+    /// <param name="loggerFactory">Where the agent logs.</param>
+    /// <param name="time">The clock (tests pass a fake one).</param>
+    /// <param name="conntrack">
+    /// The datapath's conntrack tables, garbage-collected by the agent and served under
+    /// /v1/bpf/ct; null when the datapath has none (the routes then say so).
+    /// </param>
+    public AgentHost(AgentOptions options, IEndpointDatapath datapath, ILoggerFactory? loggerFactory = null, TimeProvider? time = null,
+        IConntrackDatapath? conntrack = null)
     {
         options.Validate();
         _options = options;
         _datapath = datapath;
+        _conntrackDatapath = conntrack;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<AgentHost>();
         _time = time ?? TimeProvider.System;
@@ -58,6 +71,9 @@ public sealed class AgentHost : IAsyncDisposable
 
     /// <summary>The IP allocator, once started.</summary>
     public IpamAllocator? Ipam { get; private set; }
+
+    /// <summary>The conntrack garbage collector, once started (null without conntrack tables).</summary>
+    public ConntrackCollector? Conntrack { get; private set; }
 
     /// <summary>
     /// Runs until <paramref name="ct"/> is cancelled or, with <see cref="AgentOptions.HandleSignals"/>,
@@ -123,6 +139,11 @@ public sealed class AgentHost : IAsyncDisposable
             Ipam = new IpamAllocator(_store, _options.PodCidrs, _time, _loggerFactory.CreateLogger<IpamAllocator>());
             Endpoints = new EndpointManager(_store, Ipam, Identities, _datapath, _time, _loggerFactory.CreateLogger<EndpointManager>());
             await Endpoints.RestoreAsync(ct).ConfigureAwait(false);
+            if (_conntrackDatapath is not null)
+            {
+                Conntrack = new ConntrackCollector(_conntrackDatapath, _options.Conntrack.GcInterval, _time,
+                    _loggerFactory.CreateLogger<ConntrackCollector>());
+            }
 
             try
             {
@@ -142,6 +163,10 @@ public sealed class AgentHost : IAsyncDisposable
 
             _background = new CancellationTokenSource();
             _identityCollector = CollectIdentitiesAsync(_background.Token);
+            if (Conntrack is not null)
+            {
+                _conntrackLoop = Conntrack.RunAsync(_background.Token);
+            }
             _logger.LogInformation("agent {Node} listening on {Socket} (state {StateDir}, pod CIDRs {Cidrs}, datapath {Datapath})",
                 _options.NodeName, _options.SocketPath, _options.StateDir, string.Join(",", _options.PodCidrs), _datapath.Description);
         }
@@ -159,6 +184,8 @@ public sealed class AgentHost : IAsyncDisposable
         {
             await _background.CancelAsync().ConfigureAwait(false);
             await _identityCollector.ConfigureAwait(false);
+            await _conntrackLoop.ConfigureAwait(false);
+            _conntrackLoop = Task.CompletedTask;
             _background.Dispose();
             _background = null;
         }
@@ -180,6 +207,8 @@ public sealed class AgentHost : IAsyncDisposable
         _store?.Dispose();
         _store = null;
         Endpoints = null;
+        Conntrack?.Dispose();
+        Conntrack = null;
         Identities = null;
         Ipam = null;
         _stateLock?.Dispose();
@@ -227,7 +256,7 @@ public sealed class AgentHost : IAsyncDisposable
         builder.Services.AddSingleton<ILoggerFactory>(new FrameworkLogFilter(_loggerFactory));
         builder.Services.AddSingleton<IHostLifetime, ExternalLifetime>();
         var app = builder.Build();
-        AgentApi.Map(app, Endpoints!, facts, _loggerFactory.CreateLogger("Membrane.Agent.Api"));
+        AgentApi.Map(app, Endpoints!, facts, Conntrack, _loggerFactory.CreateLogger("Membrane.Agent.Api"));
         return app;
     }
 

@@ -1,4 +1,5 @@
 using System.Net;
+using Membrane.Agent.Conntrack;
 using Membrane.Agent.Ipam;
 
 namespace Membrane.Agent;
@@ -26,6 +27,9 @@ public sealed record AgentOptions
 
     /// <summary>The API socket's permissions.</summary>
     public UnixFileMode SocketMode { get; init; } = DefaultSocketMode;
+
+    /// <summary>Conntrack table size, lifetimes and garbage-collection interval (the --ct-* flags).</summary>
+    public ConntrackSettings Conntrack { get; init; } = new();
 
     /// <summary>
     /// Whether <see cref="AgentHost.RunAsync"/> stops on SIGINT/SIGTERM. True for the agent
@@ -69,5 +73,6 @@ public sealed record AgentOptions
         {
             throw new ArgumentException($"failed to start the agent: negative identity grace period {IdentityGracePeriod}");
         }
+        Conntrack.Validate();
     }
 }

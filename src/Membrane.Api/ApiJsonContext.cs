@@ -16,4 +16,8 @@ namespace Membrane.Api;
 [JsonSerializable(typeof(ApiError))]
 [JsonSerializable(typeof(List<BpfEndpointEntry>))]
 [JsonSerializable(typeof(List<BpfMetricEntry>))]
+[JsonSerializable(typeof(List<BpfConntrackEntry>))]
+[JsonSerializable(typeof(ConntrackFlushResponse))]
+[JsonSerializable(typeof(ConntrackGcRunInfo))]
+[JsonSerializable(typeof(ConntrackStatsResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

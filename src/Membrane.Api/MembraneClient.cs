@@ -99,6 +99,46 @@ public sealed class MembraneClient : IDisposable
     public Task<List<BpfMetricEntry>> BpfMetricsAsync(CancellationToken ct = default) =>
         GetAsync("v1/bpf/metrics", ApiJsonContext.Default.ListBpfMetricEntry, ct);
 
+    /// <summary>
+    /// GET /v1/bpf/ct: the conntrack entries, optionally only those of one family ("ipv4",
+    /// "ipv6"), one protocol ("tcp", "udp", "icmp", "icmpv6", "sctp" or a number), with an
+    /// address or a port at either end.
+    /// </summary>
+    public Task<List<BpfConntrackEntry>> BpfConntrackAsync(string? family = null, string? protocol = null, string? address = null,
+        int? port = null, CancellationToken ct = default)
+    {
+        var query = new List<string>();
+        void Add(string name, string? value)
+        {
+            if (value is not null)
+            {
+                query.Add($"{name}={Uri.EscapeDataString(value)}");
+            }
+        }
+        Add("family", family);
+        Add("protocol", protocol);
+        Add("address", address);
+        Add("port", port?.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var path = query.Count == 0 ? "v1/bpf/ct" : "v1/bpf/ct?" + string.Join('&', query);
+        return GetAsync(path, ApiJsonContext.Default.ListBpfConntrackEntry, ct);
+    }
+
+    /// <summary>DELETE /v1/bpf/ct: removes every conntrack entry; the answer says how many.</summary>
+    public Task<ConntrackFlushResponse> BpfConntrackFlushAsync(CancellationToken ct = default) =>
+        DeleteAsync("v1/bpf/ct", ApiJsonContext.Default.ConntrackFlushResponse, ct);
+
+    /// <summary>GET /v1/bpf/ct/stats: table fill and the garbage collector's last run.</summary>
+    public Task<ConntrackStatsResponse> BpfConntrackStatsAsync(CancellationToken ct = default) =>
+        GetAsync("v1/bpf/ct/stats", ApiJsonContext.Default.ConntrackStatsResponse, ct);
+
+    /// <summary>POST /v1/bpf/ct/gc: runs a conntrack garbage collection now and returns what it did.</summary>
+    public async Task<ConntrackGcRunInfo> BpfConntrackGcAsync(CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/bpf/ct/gc");
+        using var response = await SendAsync(request, ct).ConfigureAwait(false);
+        return await ReadAsync(response, ApiJsonContext.Default.ConntrackGcRunInfo, ct).ConfigureAwait(false);
+    }
+
     /// <summary>GET <paramref name="path"/> and decode the answer.</summary>
     public async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken ct = default)
     {
@@ -128,6 +168,13 @@ public sealed class MembraneClient : IDisposable
     {
         using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Delete, path), ct).ConfigureAwait(false);
         await ThrowIfErrorAsync(response, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>DELETE <paramref name="path"/> and decode the answer.</summary>
+    public async Task<T> DeleteAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken ct = default)
+    {
+        using var response = await SendAsync(new HttpRequestMessage(HttpMethod.Delete, path), ct).ConfigureAwait(false);
+        return await ReadAsync(response, type, ct).ConfigureAwait(false);
     }
 
     // Serialised up front so the request carries Content-Length rather than a chunked body.

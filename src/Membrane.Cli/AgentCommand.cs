@@ -1,12 +1,13 @@
 using System.CommandLine;
 using Membrane.Agent;
+using Membrane.Agent.Conntrack;
 using Membrane.Agent.Kernel;
 using Microsoft.Extensions.Logging;
 
 namespace Membrane.Cli;
 
 /// <summary>
-/// <c>membrane agent --state-dir DIR --socket PATH --pod-cidr CIDR4[,CIDR6] [--node-name NAME]</c>:
+/// <c>membrane agent --state-dir DIR --socket PATH --pod-cidr CIDR4[,CIDR6] [--node-name NAME] [--ct-…]</c>:
 /// the per-node agent, in the foreground until SIGINT/SIGTERM, logging to stderr, in whatever
 /// network namespace it was started in.
 /// </summary>
@@ -19,11 +20,17 @@ internal static class AgentCommand
         var podCidr = new Option<string>("--pod-cidr") { Description = "The node's pod CIDRs: CIDR4[,CIDR6]", Required = true };
         var nodeName = new Option<string>("--node-name") { Description = "The node's name (default: the host name); pins live under /sys/fs/bpf/membrane/<node-name>/", DefaultValueFactory = _ => Environment.MachineName };
         var bpfRoot = new Option<string?>("--bpf-root") { Description = "bpffs folder for the pins (default /sys/fs/bpf/membrane)" };
+        var ctMaxEntries = new Option<string?>("--ct-max-entries") { Description = $"Entries of each conntrack table, IPv4 and IPv6 (default {Datapath.DatapathOptions.DefaultConntrackMaxEntries}; a datapath adopted from pins keeps its size)" };
+        var ctTcpSyn = new Option<string?>("--ct-timeout-tcp-syn") { Description = "Lifetime of a TCP connection in its handshake: SYN_SENT, SYN_RECV (default 60s)" };
+        var ctTcpEstablished = new Option<string?>("--ct-timeout-tcp-established") { Description = "Lifetime of an idle established or half-closed TCP connection (default 6h)" };
+        var ctTcpClose = new Option<string?>("--ct-timeout-tcp-close") { Description = "Lifetime of a closing TCP connection: LAST_ACK, TIME_WAIT, CLOSE (default 10s)" };
+        var ctOther = new Option<string?>("--ct-timeout-other") { Description = "Lifetime of an idle UDP, ICMP or other flow (default 60s)" };
+        var ctGcInterval = new Option<string?>("--ct-gc-interval") { Description = "A fixed conntrack garbage-collection interval (default: adaptive, 10s to 5m, shorter when tables are fuller)" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least severe log level written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
         var command = new Command("agent", "Run the node agent: IPAM, endpoints, datapath and the API (foreground)")
         {
-            stateDir, socket, podCidr, nodeName, bpfRoot, logLevel,
+            stateDir, socket, podCidr, nodeName, bpfRoot, ctMaxEntries, ctTcpSyn, ctTcpEstablished, ctTcpClose, ctOther, ctGcInterval, logLevel,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -45,6 +52,8 @@ internal static class AgentCommand
                     SocketPath = Path.GetFullPath(parse.GetValue(socket)!),
                     PodCidrs = AgentOptions.ParsePodCidrs(parse.GetValue(podCidr)!),
                     NodeName = parse.GetValue(nodeName)!,
+                    Conntrack = ConntrackSettings.FromFlags(parse.GetValue(ctMaxEntries), parse.GetValue(ctTcpSyn), parse.GetValue(ctTcpEstablished),
+                        parse.GetValue(ctTcpClose), parse.GetValue(ctOther), parse.GetValue(ctGcInterval)),
                 };
                 options.Validate();
             }
@@ -55,9 +64,14 @@ internal static class AgentCommand
             }
             try
             {
-                using var datapath = KernelEndpointDatapath.Open(options.NodeName, options.PodCidrs, parse.GetValue(bpfRoot));
+                using var datapath = KernelEndpointDatapath.Open(options.NodeName, options.PodCidrs, parse.GetValue(bpfRoot), options.Conntrack);
                 log.LogInformation("datapath: {Description}, pinned at {Pins}", datapath.Description, datapath.PinPath);
-                await using var host = new AgentHost(options, datapath, loggers);
+                if (datapath.ConntrackMaxEntries != options.Conntrack.MaxEntries)
+                {
+                    log.LogWarning("the adopted conntrack tables hold {Actual} entries each, not the {Requested} of --ct-max-entries: the size applies once the node's pins are removed",
+                        datapath.ConntrackMaxEntries, options.Conntrack.MaxEntries);
+                }
+                await using var host = new AgentHost(options, datapath, loggers, conntrack: datapath);
                 await host.RunAsync(ct).ConfigureAwait(false);
                 return 0;
             }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.NetworkInformation;
+using Membrane.Agent.Conntrack;
 using Membrane.Agent.Endpoints;
 using Membrane.Api;
 using Membrane.Datapath;
@@ -13,7 +14,7 @@ namespace Membrane.Agent.Kernel;
 /// the per-endpoint veth, addresses, routes and tcx links (<see cref="EndpointPlumber"/>), in
 /// the namespace the agent runs in.
 /// </summary>
-public sealed class KernelEndpointDatapath : IEndpointDatapath, IDisposable
+public sealed partial class KernelEndpointDatapath : IEndpointDatapath, IDisposable
 {
     private readonly Datapath.Datapath _datapath;
     private readonly EndpointPlumber _plumber;
@@ -26,11 +27,19 @@ public sealed class KernelEndpointDatapath : IEndpointDatapath, IDisposable
 
     /// <summary>
     /// Loads (or adopts) the datapath for <paramref name="nodeName"/> and prepares the node:
-    /// unreachable routes for the pod CIDRs, forwarding on.
+    /// unreachable routes for the pod CIDRs, forwarding on. <paramref name="conntrack"/> sizes
+    /// the conntrack tables of a new datapath and sets the lifetimes of any.
     /// </summary>
-    public static KernelEndpointDatapath Open(string nodeName, IReadOnlyList<IPNetwork> podCidrs, string? pinRoot = null)
+    public static KernelEndpointDatapath Open(string nodeName, IReadOnlyList<IPNetwork> podCidrs, string? pinRoot = null, ConntrackSettings? conntrack = null)
     {
-        var options = new DatapathOptions { NodeName = nodeName, PinRoot = pinRoot ?? DatapathOptions.DefaultPinRoot };
+        conntrack ??= new ConntrackSettings();
+        var options = new DatapathOptions
+        {
+            NodeName = nodeName,
+            PinRoot = pinRoot ?? DatapathOptions.DefaultPinRoot,
+            ConntrackMaxEntries = conntrack.MaxEntries,
+            ConntrackTimeouts = conntrack.Timeouts,
+        };
         if (options.PinRoot.StartsWith(BpfFs.DefaultRoot + "/", StringComparison.Ordinal) && !BpfFs.IsBpfFs(BpfFs.DefaultRoot))
         {
             // As Cilium's agent does: a node whose bpffs is not mounted gets it mounted, since

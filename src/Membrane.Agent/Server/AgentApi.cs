@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using Membrane.Agent.Conntrack;
 using Membrane.Agent.Endpoints;
 using Membrane.Api;
 using Microsoft.AspNetCore.Builder;
@@ -23,7 +24,7 @@ internal sealed record StatusFacts(AgentOptions Options, DateTimeOffset StartedA
 /// <see cref="ApiJsonContext"/> directly: no reflection, and a malformed body gets a precise
 /// answer (code 6, what is wrong and where) instead of the framework's empty 400.
 /// </summary>
-internal static class AgentApi
+internal static partial class AgentApi
 {
     /// <summary>The largest request body accepted (a GC with tens of thousands of attachments fits).</summary>
     public const long MaxRequestBodyBytes = 4 << 20;
@@ -37,7 +38,7 @@ internal static class AgentApi
         RespectRequiredConstructorParameters = true,
     });
 
-    public static void Map(WebApplication app, EndpointManager endpoints, StatusFacts facts, ILogger logger)
+    public static void Map(WebApplication app, EndpointManager endpoints, StatusFacts facts, ConntrackCollector? conntrack, ILogger logger)
     {
         app.Use((ctx, next) => LogRequestAsync(ctx, next, logger));
         app.Use((ctx, next) => TranslateErrorsAsync(ctx, next, logger));
@@ -73,6 +74,7 @@ internal static class AgentApi
         app.MapGet("/v1/endpoints", ctx => WriteAsync(ctx, endpoints.List().ToList(), ApiJsonContext.Default.ListEndpointInfo));
         app.MapGet("/v1/bpf/endpoints", ctx => BpfEndpointsAsync(ctx, endpoints));
         app.MapGet("/v1/bpf/metrics", ctx => BpfMetricsAsync(ctx, endpoints.Datapath));
+        MapConntrack(app, conntrack, endpoints.Datapath.Description);
         app.MapGet("/v1/endpoints/{id}", ctx =>
         {
             var text = (string?)ctx.Request.RouteValues["id"] ?? "";

@@ -4,7 +4,7 @@ using Membrane.Api;
 
 namespace Membrane.Cli.Client;
 
-/// <summary><c>membrane status</c>, <c>endpoint list|get</c>, <c>bpf endpoint list</c>, <c>bpf metrics</c>.</summary>
+/// <summary><c>membrane status</c>, <c>endpoint list|get</c>, <c>bpf endpoint list</c>, <c>bpf metrics</c>, <c>bpf ct …</c>.</summary>
 internal static class AgentClientCommands
 {
     public static IEnumerable<Command> Create() => [Status(), Endpoint(), Bpf()];
@@ -135,6 +135,7 @@ internal static class AgentClientCommands
 
         bpf.Subcommands.Add(ep);
         bpf.Subcommands.Add(metrics);
+        bpf.Subcommands.Add(ConntrackCommands.Create());
         return bpf;
     }
 
