@@ -480,17 +480,17 @@ static __always_inline __u8 ct_icmp6_kind(__u8 type)
 }
 
 /* Fills the ports of a key from the L4 header at off: TCP/UDP/SCTP ports, ICMP echo
- * identifier (see struct ct_key4), and for TCP the flags. kind may be NULL (quoted
- * packets). */
+ * identifier (see struct ct_key4), the ICMP kind, and for the packet's own TCP header
+ * (tcp_flags not NULL) the flags. ICMP counts only in its own family (ICMPv6 inside IPv4 is
+ * just another protocol). A quoted header (RFC 792: at least 8 bytes of it) needs only its
+ * ports; the packet's own TCP header needs its 20 bytes, an ICMP header its 8. */
 static __always_inline int ct_l4(void *data, void *data_end, __u32 off, __u8 proto, bool icmp6,
 				 __be16 *sport, __be16 *dport, __u8 *tcp_flags, __u8 *kind)
 {
 	*sport = 0;
 	*dport = 0;
-	switch (proto) {
-	case IPPROTO_TCP:
-	case IPPROTO_UDP:
-	case IPPROTO_SCTP: {
+	*kind = CT_ICMP_NONE;
+	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP) {
 		__be16 *ports = data + off;
 
 		if ((void *)(ports + 2) > data_end)
@@ -500,36 +500,31 @@ static __always_inline int ct_l4(void *data, void *data_end, __u32 off, __u8 pro
 		if (proto == IPPROTO_TCP && tcp_flags) {
 			__u8 *tcp = data + off;
 
-			if ((void *)(tcp + 14) > data_end)
+			if ((void *)(tcp + 20) > data_end)
 				return DROP_INVALID_PACKET;
 			*tcp_flags = tcp[13];
 		}
 		return 0;
 	}
-	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6: {
+	if (proto == (icmp6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP)) {
 		/* type, code, checksum, identifier (RFC 792 echo; RFC 4443 4.1) */
 		__u8 *icmp = data + off;
-		__u8 k;
 
-		if ((void *)(icmp + 2) > data_end)
+		if ((void *)(icmp + 8) > data_end)
 			return DROP_INVALID_PACKET;
-		k = icmp6 ? ct_icmp6_kind(icmp[0]) : ct_icmp4_kind(icmp[0]);
-		if (kind)
-			*kind = k;
-		if (k == CT_ICMP_NONE || k == CT_ICMP_ECHO_REPLY) {
-			if ((void *)(icmp + 8) > data_end)
-				return DROP_INVALID_PACKET;
-			if (k == CT_ICMP_NONE)
-				*sport = *(__be16 *)(icmp + 4);
-			else
-				*dport = *(__be16 *)(icmp + 4);
-		}
-		return 0;
+		*kind = icmp6 ? ct_icmp6_kind(icmp[0]) : ct_icmp4_kind(icmp[0]);
+		if (*kind == CT_ICMP_NONE)
+			*sport = *(__be16 *)(icmp + 4);
+		else if (*kind == CT_ICMP_ECHO_REPLY)
+			*dport = *(__be16 *)(icmp + 4);
 	}
-	default:
-		return 0;
-	}
+	return 0;
+}
+
+/* A quoted packet can only be matched when it is a first fragment and, if ICMP, an echo. */
+static __always_inline bool ct_quote_usable(__u8 quoted_kind)
+{
+	return quoted_kind == CT_ICMP_NONE || quoted_kind == CT_ICMP_ECHO_REPLY;
 }
 
 static __always_inline void ct_reverse4(struct ct_key4 *r, const struct ct_key4 *k)
@@ -595,6 +590,7 @@ static __always_inline int ct_ipv4(struct __sk_buff *skb, const struct packet_in
 		__u32 qoff = info->l4_off + 8;
 		struct iphdr *q = data + qoff;
 		struct ct_key4 qk = {}, rqk;
+		__u8 qkind;
 		__u32 ihl;
 
 		if ((void *)(q + 1) > data_end)
@@ -605,9 +601,13 @@ static __always_inline int ct_ipv4(struct __sk_buff *skb, const struct packet_in
 		qk.saddr = q->saddr;
 		qk.daddr = q->daddr;
 		qk.proto = q->protocol;
-		ret = ct_l4(data, data_end, qoff + ihl, q->protocol, false, &qk.sport, &qk.dport, NULL, NULL);
+		ret = ct_l4(data, data_end, qoff + ihl, q->protocol, false, &qk.sport, &qk.dport, NULL, &qkind);
 		if (ret)
 			return ret;
+		if ((q->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK)) || !ct_quote_usable(qkind)) {
+			c->v.result = CT_RESULT_INVALID;
+			return 0;
+		}
 		ct_reverse4(&rqk, &qk);
 		c->v.result = ct_related(&ct4, &qk, &rqk);
 		return 0;
@@ -651,20 +651,27 @@ static __always_inline int ct_ipv6(struct __sk_buff *skb, const struct packet_in
 		return ret;
 	switch (c->pkt.icmp_kind) {
 	case CT_ICMP_ERROR: {
-		/* The quoted packet after the 8-byte ICMPv6 header (RFC 4443 3); its extension
-		 * headers are not walked: the quote's next header is taken as the protocol. */
+		/* The quoted packet after the 8-byte ICMPv6 header (RFC 4443 3). Deliberately
+		 * less than Linux and the model: the quote's extension headers are not walked,
+		 * its next header is taken as the protocol, so an error quoting a packet with
+		 * extension headers finds no connection (INVALID). Pods' TCP/UDP carry none. */
 		__u32 qoff = info->l4_off + 8;
 		struct ipv6hdr *q = data + qoff;
 		struct ct_key6 qk = {}, rqk;
+		__u8 qkind;
 
 		if ((void *)(q + 1) > data_end)
 			return DROP_INVALID_PACKET;
 		__builtin_memcpy(qk.saddr, q->saddr.in6_u.u6_addr32, 16);
 		__builtin_memcpy(qk.daddr, q->daddr.in6_u.u6_addr32, 16);
 		qk.proto = q->nexthdr;
-		ret = ct_l4(data, data_end, qoff + sizeof(*q), q->nexthdr, true, &qk.sport, &qk.dport, NULL, NULL);
+		ret = ct_l4(data, data_end, qoff + sizeof(*q), q->nexthdr, true, &qk.sport, &qk.dport, NULL, &qkind);
 		if (ret)
 			return ret;
+		if (!ct_quote_usable(qkind)) {
+			c->v.result = CT_RESULT_INVALID;
+			return 0;
+		}
 		ct_reverse6(&rqk, &qk);
 		c->v.result = ct_related(&ct6, &qk, &rqk);
 		return 0;

@@ -178,6 +178,67 @@ internal sealed class ConntrackKernelHarness : IDisposable
         return buffer[..b.Finish()];
     }
 
+    /// <summary>
+    /// An ICMP error toward the pod from the router whose quote is not a usable first
+    /// fragment of a connection: "error" quotes an ICMP error sent by the pod, "echo" quotes
+    /// the pod's echo request (identifier 77), "fragment" (IPv4) a later fragment.
+    /// </summary>
+    public static byte[] ErrorQuoting(int family, string quote)
+    {
+        var buffer = new byte[2048];
+        var b = new PacketBuilder(buffer);
+        b.Ethernet(PodMac, HostMac);
+        if (family == 4)
+        {
+            b.Ipv4(Router4, Pod4);
+            b.Icmpv4(11, 0);
+            b.Ipv4(Pod4, Peer4, fragmentOffset: quote == "fragment" ? (ushort)185 : (ushort)0, protocol: quote == "fragment" ? IpProtocols.Udp : null);
+            switch (quote)
+            {
+                case "error":
+                    b.Icmpv4(3, 1);
+                    break;
+                case "echo":
+                    b.Icmpv4Echo(true, 77, 1);
+                    break;
+            }
+        }
+        else
+        {
+            b.Ipv6(Router6, Pod6);
+            b.Icmpv6(3, 0);
+            b.Ipv6(Pod6, Peer6);
+            switch (quote)
+            {
+                case "error":
+                    b.Icmpv6(1, 3);
+                    break;
+                case "echo":
+                    b.Icmpv6Echo(true, 77, 1);
+                    break;
+            }
+        }
+        b.Payload(8, 0x22);
+        return buffer[..b.Finish()];
+    }
+
+    /// <summary>The other family's ICMP as the payload protocol (ICMPv6 in IPv4, ICMP in IPv6): an ordinary protocol there.</summary>
+    public static byte[] ForeignIcmp(int family, bool fromPod)
+    {
+        var buffer = new byte[512];
+        var b = new PacketBuilder(buffer);
+        Head(ref b, family, fromPod, protocol: family == 4 ? IpProtocols.Icmpv6 : IpProtocols.Icmp);
+        b.Payload(8, 0);
+        return buffer[..b.Finish()];
+    }
+
+    /// <summary>A TCP segment cut inside its header (after 14 bytes): malformed.</summary>
+    public static byte[] TruncatedTcp(int family, bool fromPod)
+    {
+        var whole = Tcp(family, fromPod, 40000, 80, TcpFlags.Syn);
+        return whole[..(whole.Length - 6)];
+    }
+
     /// <summary>A non-first IPv4 fragment (no L4 header) of a UDP datagram.</summary>
     public static byte[] LaterFragment4(bool fromPod)
     {
