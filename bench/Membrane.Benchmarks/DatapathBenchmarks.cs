@@ -42,6 +42,7 @@ public static class DatapathBenchmarks
 
             rows.Add(RingBufferRate(filter));
             rows.AddRange(FromPod(baseline, noop.FindProgram("tc_noop")));
+            rows.AddRange(ConntrackHit(baseline));
         }
         rows.AddRange(MapRates());
 
@@ -92,14 +93,107 @@ public static class DatapathBenchmarks
         }
     }
 
+    /// <summary>
+    /// Issue 5's target: from_pod on a packet of an established connection (a conntrack
+    /// hit: lookup, counters, lifetime) with 1, 1k, 100k and 1M entries in the IPv4 table,
+    /// against the no-op. The other entries are written from C# in batches, each a distinct
+    /// established connection; the measured flow's entry is written first.
+    /// </summary>
+    private static IEnumerable<(string, string, string)> ConntrackHit(double baseline)
+    {
+        var options = new Datapath.DatapathOptions
+        {
+            NodeName = "bench-ct",
+            PinRoot = $"/sys/fs/bpf/mbbench-ct{Environment.ProcessId}",
+            ConntrackMaxEntries = 1_310_720, // 1M live entries without LRU eviction
+        };
+        Directory.CreateDirectory(options.PinRoot);
+        try
+        {
+            using var datapath = Datapath.Datapath.Open(options);
+            datapath.UpsertEndpoint(new Datapath.EndpointEntry(1, System.Net.IPAddress.Parse("198.18.0.2"), null,
+                System.Net.NetworkInformation.PhysicalAddress.Parse("02-00-00-00-00-01"), System.Net.NetworkInformation.PhysicalAddress.Parse("02-00-00-00-01-01"), 256));
+            var frame = TcpFrame("198.51.100.7", TcpFlags.Ack);
+            var output = new byte[frame.Length + 64];
+            var opened = datapath.Program.TestRun(TcpFrame("198.51.100.7", TcpFlags.Syn), output);
+            if (opened.ReturnValue != 0 || datapath.Conntrack4.Keys.Count() != 1)
+            {
+                throw new InvalidOperationException("failed to open the measured connection: from_pod did not track the SYN");
+            }
+            // Established, so that the measured ACKs are plain hits (not SYN_SENT -> invalid).
+            var key = datapath.Conntrack4.Keys.Single();
+            var entry = datapath.Conntrack4[key];
+            entry.State = Datapath.Conntrack.CtState.Established;
+            datapath.Conntrack4.Update(key, entry);
+
+            var rows = new List<(string, string, string)>();
+            var filled = 1;
+            foreach (var size in new[] { 1, 1_000, 100_000, 1_000_000 })
+            {
+                filled += Fill(datapath, filled, size - filled, entry);
+                var ns = MedianNs(datapath.Program, frame, out var verdict);
+                var state = datapath.Conntrack4[key].State;
+                rows.Add(($"PROG_TEST_RUN from_pod, conntrack hit (established TCP ACK), {size:N0} entries", $"{ns:F1} ns/pkt",
+                    $"{ns / baseline:F2}x the no-op, {Verdict(verdict)}, entry {state}"));
+            }
+
+            // Garbage collection of the 1M-entry table: once with every entry alive (a scan),
+            // once with every entry but the measured flow's expired (a scan and 1M deletes).
+            var alive = datapath.CollectConntrack();
+            rows.Add(("conntrack GC, 1,000,000 entries, none expired", $"{alive.Duration.TotalMilliseconds:F0} ms",
+                $"{alive.Scanned:N0} scanned, {alive.Deleted:N0} deleted"));
+            var expired = entry;
+            expired.Lifetime = Datapath.Datapath.ConntrackNow() - 5;
+            Fill(datapath, 1, filled - 1, expired);
+            var collected = datapath.CollectConntrack();
+            rows.Add(("conntrack GC, 1,000,000 entries, all expired", $"{collected.Duration.TotalMilliseconds:F0} ms",
+                $"{collected.Scanned:N0} scanned, {collected.Deleted:N0} deleted"));
+            return rows;
+        }
+        finally
+        {
+            Datapath.Datapath.RemovePins(options);
+            Directory.Delete(options.PinRoot, recursive: true);
+        }
+    }
+
+    /// <summary>Writes <paramref name="count"/> distinct established connections (numbered from <paramref name="first"/>) in batches.</summary>
+    private static int Fill(Datapath.Datapath datapath, int first, int count, Datapath.Conntrack.CtEntry template)
+    {
+        const int batch = 8192;
+        var keys = new Datapath.Conntrack.CtKey4[batch];
+        var values = new Datapath.Conntrack.CtEntry[batch];
+        Array.Fill(values, template);
+        for (var done = 0; done < count;)
+        {
+            var n = Math.Min(batch, count - done);
+            for (var i = 0; i < n; i++)
+            {
+                var id = (uint)(first + done + i);
+                keys[i] = new Datapath.Conntrack.CtKey4
+                {
+                    // 198.19.x.y:port -> 198.51.100.8:80, distinct for each id
+                    SourceAddress = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(0xC6130000u | (id >> 8)),
+                    DestinationAddress = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(0xC6336408u),
+                    SourcePortBe = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness((ushort)(10000 + (id & 0xff))),
+                    DestinationPortBe = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness((ushort)80),
+                    Protocol = 6,
+                };
+            }
+            datapath.Conntrack4.UpdateBatch(keys.AsSpan(0, n), values.AsSpan(0, n));
+            done += n;
+        }
+        return count;
+    }
+
     /// <summary>An Ethernet/IPv4/TCP SYN to port 80 (74 bytes with options, like a real SYN).</summary>
-    private static byte[] TcpFrame(string destination = "198.18.0.3")
+    private static byte[] TcpFrame(string destination = "198.18.0.3", TcpFlags flags = TcpFlags.Syn)
     {
         var buffer = new byte[128];
         var b = new PacketBuilder(buffer);
         b.Ethernet(MacAddress.Parse("02:00:00:00:01:01"), MacAddress.Parse("02:00:00:00:00:01"));
         b.Ipv4(Ipv4Address.Parse("198.18.0.2"), Ipv4Address.Parse(destination));
-        b.Tcp(40000, 80, sequenceNumber: 1, flags: TcpFlags.Syn);
+        b.Tcp(40000, 80, sequenceNumber: 1, acknowledgmentNumber: flags.HasFlag(TcpFlags.Ack) ? 1u : 0u, flags: flags);
         return buffer[..b.Finish()];
     }
 
