@@ -29,19 +29,20 @@ internal static class ConntrackCommands
         var protocol = new Option<string?>("--protocol") { Description = "Only this protocol: tcp, udp, icmp, icmpv6, sctp or a number" };
         var address = new Option<string?>("--address") { Description = "Only connections with this address at either end" };
         var port = new Option<int?>("--port") { Description = "Only connections with this port (or ICMP echo id) at either end" };
-        var list = new Command("list", """
-            List the tracked connections: protocol, originator -> responder, state, which hook opened
-            it, packets and bytes each way (originator->responder / back), time to expiry.
-            With --output json, an array sorted by family, protocol, source, destination; each
-            element: family ("ipv4"|"ipv6"), protocol ("tcp"|"udp"|"icmp"|"icmpv6"|"sctp"|number),
-            protocolNumber, source, sourcePort, destination, destinationPort (ports absent for ICMP),
-            icmpId (ICMP echo identifier, ICMP only), state (SYN_SENT, SYN_RECV, ESTABLISHED,
-            FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE, SYN_SENT2; UNREPLIED|REPLIED for
-            non-TCP), origin ("from-pod"|"to-pod"), replySeen, packetsOriginal, bytesOriginal,
-            packetsReply, bytesReply, tcpFlagsOriginal, tcpFlagsReply (arrays of "SYN", "ACK", ...;
-            TCP only), sourceIdentity, ageSeconds, idleSeconds, expiresInSeconds (negative: expired,
-            removed by the next garbage collection).
-            """)
+        output.Description = """
+            Output format: text (a table) or json: an array sorted by family, protocol, source,
+            destination, each element {family ("ipv4"|"ipv6"), protocol ("tcp"|"udp"|"icmp"|
+            "icmpv6"|"sctp"|number), protocolNumber, source, sourcePort, destination,
+            destinationPort (ports absent for ICMP), icmpId (echo identifier, ICMP only), state
+            (SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT, CLOSE_WAIT, LAST_ACK, TIME_WAIT, CLOSE,
+            SYN_SENT2; UNREPLIED|REPLIED for non-TCP), origin ("from-pod"|"to-pod"), replySeen,
+            packetsOriginal, bytesOriginal, packetsReply, bytesReply, tcpFlagsOriginal,
+            tcpFlagsReply (arrays of "FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"; TCP
+            only), sourceIdentity, ageSeconds, idleSeconds, expiresInSeconds (negative: expired,
+            removed by the next garbage collection)}
+            """;
+        var list = new Command("list",
+            "List the tracked connections: protocol, originator -> responder, state, the hook that opened it, packets and bytes each way, time to expiry")
         {
             family, protocol, address, port, output,
         };
@@ -84,10 +85,8 @@ internal static class ConntrackCommands
     private static Command Flush()
     {
         var output = ClientCommand.Output();
-        var flush = new Command("flush", """
-            Delete every entry of both conntrack tables. Connections carry on: their next packet is
-            tracked afresh (TCP picked up mid-stream). With --output json: {"deleted": N}.
-            """)
+        output.Description = """Output format: text or json: {"deleted": N}""";
+        var flush = new Command("flush", "Delete every entry of both conntrack tables (connections carry on: their next packet is tracked afresh)")
         {
             output,
         };
@@ -108,15 +107,14 @@ internal static class ConntrackCommands
     private static Command Stats()
     {
         var output = ClientCommand.Output();
-        var stats = new Command("stats", """
-            Table pressure and the garbage collector: entries, size and fill of each table after the
-            last collection, the lifetimes in force, the collection interval and the last run.
-            With --output json: {timeouts: {tcpSyn, tcpEstablished, tcpClose, other} (seconds),
-            gcMode ("adaptive"|"fixed"), gcIntervalSeconds, gcMinIntervalSeconds,
-            gcMaxIntervalSeconds, nextGc (UTC), pressureThreshold, runs, deletedTotal,
-            lastGc: {time, trigger ("interval"|"request"), durationMs, scanned, deleted,
-            tables: [{family, scanned, deleted, entries, maxEntries, fill, pressure}]}}.
-            """)
+        output.Description = """
+            Output format: text or json: {timeouts: {tcpSyn, tcpEstablished, tcpClose, other}
+            (seconds), gcMode ("adaptive"|"fixed"), gcIntervalSeconds, gcMinIntervalSeconds,
+            gcMaxIntervalSeconds, nextGc (UTC), pressureThreshold, runs, deletedTotal, lastGc:
+            {time, trigger ("interval"|"request"), durationMs, scanned, deleted, tables: [{family,
+            scanned, deleted, entries, maxEntries, fill (0-1), pressure}]}}
+            """;
+        var stats = new Command("stats", "Table fill and pressure, the lifetimes in force, and the garbage collector's interval and last run")
         {
             output,
         };
@@ -167,10 +165,8 @@ internal static class ConntrackCommands
     private static Command Gc()
     {
         var output = ClientCommand.Output();
-        var gc = new Command("gc", """
-            Garbage-collect the conntrack tables now (the agent also does so on its own schedule).
-            With --output json, the run as in the lastGc member of "bpf ct stats".
-            """)
+        output.Description = "Output format: text or json: the run, as the lastGc member of bpf ct stats";
+        var gc = new Command("gc", "Garbage-collect the conntrack tables now (the agent also does so on its own schedule)")
         {
             output,
         };
