@@ -284,6 +284,10 @@ public sealed partial class Datapath
     /// the walk has passed does not disturb it (the cursor is a bucket index).
     /// </summary>
     /// <remarks>
+    /// Cost is the kernel's: on the 2-core test VM a 2^20-entry ct4 holding 1M entries takes
+    /// ~0.5 s when half of them expired (walking 2^20 buckets ~0.17 s, each delete ~0.7 µs);
+    /// batches of 1024 to 16384 elements make no difference, nor did overlapping the deletes
+    /// with the walk on a second thread.
     /// A connection whose expired entry the datapath re-creates between the read and the
     /// delete loses the new entry; its next packet creates it again (as after a flush). Cilium's
     /// GC has the same window.
