@@ -117,7 +117,6 @@ public sealed class ConntrackCollectorTests : IDisposable
     public async Task EachRunIsLoggedAtDebugAndAFullTableIsWarnedAbout()
     {
         _datapath.Results.Enqueue(FakeConntrackDatapath.Result(alive4: 100, deleted4: 5, alive6: 905, deleted6: 0));
-        _datapath.Results.Enqueue(FakeConntrackDatapath.Result(alive4: 100, deleted4: 0, alive6: 900, deleted6: 0));
         using var collector = new ConntrackCollector(_datapath, fixedInterval: null, _time, _log);
 
         var run = await collector.CollectAsync(ConntrackGcTrigger.Request, default);
@@ -128,14 +127,46 @@ public sealed class ConntrackCollectorTests : IDisposable
         var warning = Assert.Single(_log.Lines, l => l.Level == LogLevel.Warning);
         Assert.Contains("ipv6 is 90.5% full (905 of 1000 entries)", warning.Message, StringComparison.Ordinal);
         Assert.Contains("--ct-max-entries", warning.Message, StringComparison.Ordinal);
-
-        // Exactly 90 % is not over the threshold.
-        await collector.CollectAsync(ConntrackGcTrigger.Request, default);
-        Assert.Single(_log.Lines, l => l.Level == LogLevel.Warning);
-        Assert.Equal(2, _log.Lines.Count(l => l.Level == LogLevel.Debug));
         // Requested runs do not touch the schedule.
         Assert.Null(collector.NextRun);
         Assert.Equal(ConntrackGcInterval.Initial, collector.Interval);
+    }
+
+    [Fact]
+    public async Task SustainedPressureIsWarnedAboutEveryFiveMinutesAndItsEndOnce()
+    {
+        var full = FakeConntrackDatapath.Result(alive4: 950, deleted4: 0);
+        using var collector = new ConntrackCollector(_datapath, fixedInterval: null, _time, _log);
+        int Warnings() => _log.Lines.Count(l => l.Level == LogLevel.Warning);
+
+        _datapath.Results.Enqueue(full);
+        await collector.CollectAsync(ConntrackGcTrigger.Request, default);
+        Assert.Equal(1, Warnings());
+        for (var i = 0; i < 29; i++) // 10 s apart: 4 min 50 s of pressure, no repeat
+        {
+            _time.Advance(TimeSpan.FromSeconds(10));
+            _datapath.Results.Enqueue(full);
+            await collector.CollectAsync(ConntrackGcTrigger.Request, default);
+        }
+        Assert.Equal(1, Warnings());
+        _time.Advance(TimeSpan.FromSeconds(10));
+        _datapath.Results.Enqueue(full);
+        await collector.CollectAsync(ConntrackGcTrigger.Request, default);
+        Assert.Equal(2, Warnings());
+
+        // Exactly 90 % is not over the threshold: the pressure is over, said once.
+        _datapath.Results.Enqueue(FakeConntrackDatapath.Result(alive4: 900, deleted4: 50));
+        await collector.CollectAsync(ConntrackGcTrigger.Request, default);
+        _datapath.Results.Enqueue(FakeConntrackDatapath.Result(alive4: 900, deleted4: 0));
+        await collector.CollectAsync(ConntrackGcTrigger.Request, default);
+        Assert.Equal(2, Warnings());
+        var over = Assert.Single(_log.Lines, l => l.Level == LogLevel.Information);
+        Assert.Contains("ipv4 is no longer under pressure: 90.0% full", over.Message, StringComparison.Ordinal);
+
+        // A new episode is warned about at once.
+        _datapath.Results.Enqueue(full);
+        await collector.CollectAsync(ConntrackGcTrigger.Request, default);
+        Assert.Equal(3, Warnings());
     }
 
     [Fact]

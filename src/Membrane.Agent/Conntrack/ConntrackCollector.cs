@@ -23,7 +23,7 @@ public sealed record ConntrackGcRun(DateTimeOffset Time, ConntrackGcTrigger Trig
 /// expired while it was away), then after each interval, adaptive
 /// (<see cref="ConntrackGcInterval"/>) unless fixed by <c>--ct-gc-interval</c>. Logs each run
 /// at debug level and warns when a table is over <see cref="ConntrackGcInterval.PressureFill"/>
-/// full. Runs, flushes and requested runs are serialised: one walk of the tables at a time.
+/// full (again every <see cref="PressureWarningInterval"/> while it stays so). Runs, flushes and requested runs are serialised: one walk of the tables at a time.
 /// </summary>
 public sealed class ConntrackCollector : IDisposable
 {
@@ -37,6 +37,12 @@ public sealed class ConntrackCollector : IDisposable
     private TimeSpan _interval;
     private long _runs;
     private long _deletedTotal;
+
+    /// <summary>When each table under pressure was last warned about (touched under the run gate only).</summary>
+    private readonly Dictionary<ConntrackFamily, DateTimeOffset> _pressureWarnedAt = [];
+
+    /// <summary>How often a table that stays over <see cref="ConntrackGcInterval.PressureFill"/> is warned about again.</summary>
+    public static readonly TimeSpan PressureWarningInterval = TimeSpan.FromMinutes(5);
 
     /// <summary>Creates the collector; nothing runs before <see cref="RunAsync"/> or <see cref="CollectAsync"/>.</summary>
     /// <param name="datapath">The tables.</param>
@@ -186,10 +192,26 @@ public sealed class ConntrackCollector : IDisposable
                 run.Trigger.ToString().ToLowerInvariant(), r.Deleted, r.Scanned, r.Duration.TotalMilliseconds,
                 string.Join(", ", r.Tables.Select(t => $"{Name(t.Family)} {t.Alive}/{t.MaxEntries}")));
         }
-        foreach (var t in r.Tables.Where(t => t.Fill > ConntrackGcInterval.PressureFill))
+        foreach (var t in r.Tables)
         {
-            _logger.LogWarning("conntrack table {Family} is {Fill:0.0}% full ({Entries} of {Max} entries): new connections evict the least recently used ones; raise --ct-max-entries or shorten the --ct-timeout-* lifetimes",
-                Name(t.Family), t.Fill * 100, t.Alive, t.MaxEntries);
+            // Under sustained pressure GC runs every 10 s: warn on entering it, then every
+            // PressureWarningInterval, and say when it is over.
+            var warned = _pressureWarnedAt.TryGetValue(t.Family, out var at);
+            if (t.Fill > ConntrackGcInterval.PressureFill)
+            {
+                if (!warned || run.Time - at >= PressureWarningInterval)
+                {
+                    _pressureWarnedAt[t.Family] = run.Time;
+                    _logger.LogWarning("conntrack table {Family} is {Fill:0.0}% full ({Entries} of {Max} entries): new connections evict the least recently used ones; raise --ct-max-entries or shorten the --ct-timeout-* lifetimes",
+                        Name(t.Family), t.Fill * 100, t.Alive, t.MaxEntries);
+                }
+            }
+            else if (warned)
+            {
+                _pressureWarnedAt.Remove(t.Family);
+                _logger.LogInformation("conntrack table {Family} is no longer under pressure: {Fill:0.0}% full ({Entries} of {Max} entries)",
+                    Name(t.Family), t.Fill * 100, t.Alive, t.MaxEntries);
+            }
         }
     }
 
