@@ -203,9 +203,10 @@ public sealed partial class Datapath
     private const int ConntrackBatch = 4096;
 
     /// <summary>
-    /// The current second of CLOCK_MONOTONIC, the datapath's clock (bpf_ktime_get_ns() / 1e9
-    /// truncated to __u32, bpf/lib/conntrack.h ct_now). On Linux <see cref="Stopwatch"/> reads
-    /// CLOCK_MONOTONIC (System.Native SystemNative_GetTimestamp).
+    /// The current second of CLOCK_MONOTONIC, the datapath's clock (bpf_ktime_get_coarse_ns() /
+    /// 1e9 truncated to __u32, bpf/lib/conntrack.h ct_now; the coarse clock trails by at most a
+    /// tick). On Linux <see cref="Stopwatch"/> reads CLOCK_MONOTONIC (System.Native
+    /// SystemNative_GetTimestamp).
     /// </summary>
     public static uint ConntrackNow() => (uint)(Stopwatch.GetTimestamp() / Stopwatch.Frequency);
 
