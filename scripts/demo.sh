@@ -87,6 +87,14 @@ for src in web api; do
     done
 done
 
+step "a TCP connection web -> db:5432, then the datapath's connection tracking table"
+ip netns exec "$demo-db" python3 -c 'import socket; s = socket.create_server(("", 5432)); c, _ = s.accept(); c.sendall(c.recv(100)); c.close()' &
+server=$!
+sleep 0.5
+ip netns exec "$demo-web" python3 -c 'import socket, sys; c = socket.create_connection((sys.argv[1], 5432), timeout=5); c.sendall(b"hello db"); print("web <- db:", c.recv(100).decode()); c.close()' "$(addr db ipv4)" || echo "web -> db:5432 FAILED"
+wait "$server" 2>/dev/null || true
+bin/membrane --socket "$socket" bpf ct list
+
 step "a spoofed source address from web is dropped by the datapath"
 ip netns exec "$demo-web" ip addr add 198.18.0.250/32 dev eth0
 if ip netns exec "$demo-web" ping -c 2 -i 0.2 -W 1 -I 198.18.0.250 "$(addr db ipv4)" >/dev/null 2>&1; then echo "web (spoofed 198.18.0.250) -> db: delivered?!"; else echo "web (spoofed 198.18.0.250) -> db: dropped"; fi

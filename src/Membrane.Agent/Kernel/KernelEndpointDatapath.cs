@@ -66,7 +66,7 @@ public sealed partial class KernelEndpointDatapath : IEndpointDatapath, IDisposa
 
     /// <inheritdoc/>
     public string Description =>
-        $"tcx ingress program {Datapath.Datapath.ProgramName} ({(_datapath.Adopted ? "adopted from pinned state" : "loaded")}{(_datapath.IsStale ? ", pinned program differs from bin/bpf: restart pods to update" : "")})";
+        $"tcx programs {Datapath.Datapath.ProgramName} (ingress) and {Datapath.Datapath.ToPodProgramName} (egress) ({(_datapath.Adopted ? "adopted from pinned state" : "loaded")}{(_datapath.IsStale ? ", pinned program differs from bin/bpf: restart pods to update" : "")})";
 
     /// <inheritdoc/>
     public string PinPath => _datapath.PinDirectory;
