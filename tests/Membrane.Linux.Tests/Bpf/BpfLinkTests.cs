@@ -128,9 +128,13 @@ public sealed class BpfLinkTests
                 Assert.Equal(3u, verdict[VerdictKey.For(TestPackets.Udp, Port)].Hits);
             }
 
-            // Removing the pin detaches the program: the drop entry no longer matters.
+            // Removing the pin detaches the program: the drop entry no longer matters. The pin
+            // held the last reference, and the kernel frees a link in a deferred work item
+            // (kernel/bpf/syscall.c bpf_link_put → schedule_work), so the detach follows the
+            // unlink by a moment rather than within it.
             BpfFs.Unpin(linkPin);
-            Assert.Empty(lab.B.Run(() => BpfAttachments.QueryTcx(lab.IfindexB, TcDirection.Ingress).Programs));
+            Assert.True(SpinWait.SpinUntil(() => lab.B.Run(() => BpfAttachments.QueryTcx(lab.IfindexB, TcDirection.Ingress).Programs.Count == 0), TimeSpan.FromSeconds(5)),
+                "the program was still attached 5 s after its link's last pin went");
             Assert.Equal(3, lab.SendUdpAToB(Port, 3));
         }
         finally
