@@ -92,11 +92,12 @@ public sealed class EndpointPolicyMap : IEquatable<EndpointPolicyMap>
 /// <param name="Upserts">Entries to add or overwrite.</param>
 /// <param name="Deletes">Keys to remove.</param>
 /// <param name="Removed">Whether the endpoint itself is gone (drop its whole map).</param>
+/// <param name="Created">Whether the endpoint is new (create its map, even when it has no entries: deny everything).</param>
 public sealed record EndpointMapDiff(ulong EndpointId, IReadOnlyDictionary<PolicyMapKey, PolicyMapAction> Upserts,
-    IReadOnlyList<PolicyMapKey> Deletes, bool Removed)
+    IReadOnlyList<PolicyMapKey> Deletes, bool Removed, bool Created = false)
 {
     /// <summary>Whether nothing changes.</summary>
-    public bool IsEmpty => Upserts.Count == 0 && Deletes.Count == 0 && !Removed;
+    public bool IsEmpty => Upserts.Count == 0 && Deletes.Count == 0 && !Removed && !Created;
 
     /// <summary>Computes the change from <paramref name="before"/> to <paramref name="after"/> (null: no map).</summary>
     public static EndpointMapDiff Between(ulong endpointId, EndpointPolicyMap? before, EndpointPolicyMap? after)
@@ -119,7 +120,7 @@ public sealed record EndpointMapDiff(ulong EndpointId, IReadOnlyDictionary<Polic
                 deletes.Add(key);
             }
         }
-        return new EndpointMapDiff(endpointId, upserts, deletes, before is not null && after is null);
+        return new EndpointMapDiff(endpointId, upserts, deletes, before is not null && after is null, before is null && after is not null);
     }
 
     /// <summary>Applies the change to <paramref name="map"/> (what the agent does to the kernel map).</summary>
