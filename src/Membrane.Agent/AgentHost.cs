@@ -256,7 +256,7 @@ public sealed class AgentHost : IAsyncDisposable
         builder.Services.AddSingleton<ILoggerFactory>(new FrameworkLogFilter(_loggerFactory));
         builder.Services.AddSingleton<IHostLifetime, ExternalLifetime>();
         var app = builder.Build();
-        AgentApi.Map(app, Endpoints!, facts, Conntrack, _loggerFactory.CreateLogger("Membrane.Agent.Api"));
+        AgentApi.Map(app, Endpoints!, Identities!, facts, Conntrack, _loggerFactory.CreateLogger("Membrane.Agent.Api"));
         return app;
     }
 

@@ -20,4 +20,8 @@ namespace Membrane.Api;
 [JsonSerializable(typeof(ConntrackFlushResponse))]
 [JsonSerializable(typeof(ConntrackGcRunInfo))]
 [JsonSerializable(typeof(ConntrackStatsResponse))]
+[JsonSerializable(typeof(IdentityEntry))]
+[JsonSerializable(typeof(List<IdentityEntry>))]
+[JsonSerializable(typeof(EndpointLabelsRequest))]
+[JsonSerializable(typeof(EndpointLabelsResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -23,6 +23,8 @@ public static class ErrorCodes
     public const int KernelFailure = 101;
     /// <summary>The request was well-formed JSON but names something invalid.</summary>
     public const int InvalidRequest = 102;
+    /// <summary>The request names something the agent does not have (an identity number), as HTTP 404.</summary>
+    public const int NotFound = 103;
     /// <summary>An internal error of the agent.</summary>
     public const int Internal = 999;
 }

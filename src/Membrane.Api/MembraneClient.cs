@@ -93,6 +93,28 @@ public sealed class MembraneClient : IDisposable
     public Task<EndpointInfo> EndpointAsync(long id, CancellationToken ct = default) =>
         GetAsync($"v1/endpoints/{id}", ApiJsonContext.Default.EndpointInfo, ct);
 
+    /// <summary>
+    /// PATCH /v1/endpoints/{id}/labels: removes <paramref name="remove"/> keys, then adds
+    /// <paramref name="add"/>; the endpoint's identity follows its new label set.
+    /// </summary>
+    public async Task<EndpointLabelsResponse> EndpointLabelsAsync(long id, IReadOnlyList<Label> add, IReadOnlyList<string> remove, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Patch, $"v1/endpoints/{id}/labels")
+        {
+            Content = JsonBody(new EndpointLabelsRequest { Add = add, Remove = remove }, ApiJsonContext.Default.EndpointLabelsRequest),
+        };
+        using var response = await SendAsync(request, ct).ConfigureAwait(false);
+        return await ReadAsync(response, ApiJsonContext.Default.EndpointLabelsResponse, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>GET /v1/identities: the reserved identities, then the allocated ones, by number.</summary>
+    public Task<List<IdentityEntry>> IdentitiesAsync(CancellationToken ct = default) =>
+        GetAsync("v1/identities", ApiJsonContext.Default.ListIdentityEntry, ct);
+
+    /// <summary>GET /v1/identities/{id}: one identity; an unknown number is a <see cref="MembraneApiException"/> with code <see cref="ErrorCodes.NotFound"/>.</summary>
+    public Task<IdentityEntry> IdentityAsync(uint id, CancellationToken ct = default) =>
+        GetAsync($"v1/identities/{id}", ApiJsonContext.Default.IdentityEntry, ct);
+
     public Task<List<BpfEndpointEntry>> BpfEndpointsAsync(CancellationToken ct = default) =>
         GetAsync("v1/bpf/endpoints", ApiJsonContext.Default.ListBpfEndpointEntry, ct);
 

@@ -115,7 +115,7 @@ public sealed class ApiServerTests : IAsyncLifetime
 
         var list = await _client.EndpointsAsync();
         Assert.Equal(["c1", "c2"], list.Select(e => e.ContainerId));
-        Assert.Equal(["app=web"], list[0].Labels);
+        Assert.Equal(["app=web", "k8s:io.kubernetes.pod.namespace=default"], list[0].Labels);
         Assert.Equal("ready", list[0].State);
         var one = await _client.EndpointAsync(added.EndpointId);
         Assert.Equal(("c1", "198.18.0.2", "fd00:198:18::2"), (one.ContainerId, one.Ipv4, one.Ipv6));

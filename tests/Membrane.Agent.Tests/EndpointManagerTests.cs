@@ -75,7 +75,7 @@ public sealed class EndpointManagerTests : IDisposable
         var info = Assert.Single(_manager.List());
         Assert.Equal(response.EndpointId, info.Id);
         Assert.Equal(("198.18.0.2", "fd00:198:18::2"), (info.Ipv4, info.Ipv6));
-        Assert.Equal(["app=web"], info.Labels);
+        Assert.Equal(["app=web", "k8s:io.kubernetes.pod.namespace=default"], info.Labels);
         Assert.Equal(ReservedIdentity.FirstAllocated, info.Identity);
         Assert.Equal(EndpointStates.Ready, info.State);
         Assert.Equal("pod-c1", info.PodName);

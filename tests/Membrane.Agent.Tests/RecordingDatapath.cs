@@ -98,6 +98,26 @@ public sealed class RecordingDatapath : IEndpointDatapath
     public Task<bool> HostInterfaceExistsAsync(EndpointSpec spec, CancellationToken ct) =>
         FailCheck is { } failure ? Task.FromException<bool>(failure) : Task.FromResult(Kernel.ContainsKey(spec.HostInterface));
 
+    /// <summary>When set, SetIdentity throws this (after "writing" nothing).</summary>
+    public Exception? FailSetIdentity { get; set; }
+
+    /// <summary>Rewrites the identity of the "kernel" entry whose ifindex is <paramref name="current"/>'s.</summary>
+    public uint SetIdentity(DatapathEndpoint current, uint identity)
+    {
+        Calls.Enqueue($"set-identity {current.HostInterface} {identity}");
+        if (FailSetIdentity is { } failure)
+        {
+            throw failure;
+        }
+        if (!_ifindexes.TryGetValue(current.HostInterface, out var index) || index != current.HostIfIndex
+            || !Kernel.TryGetValue(current.HostInterface, out var spec))
+        {
+            throw new AgentException(Api.ErrorCodes.KernelFailure, $"no endpoint entry for ifindex {current.HostIfIndex}");
+        }
+        Kernel[current.HostInterface] = spec with { Identity = identity };
+        return spec.Identity;
+    }
+
     public Task<IReadOnlyList<string>> CheckAsync(EndpointSpec spec, DatapathEndpoint current, CancellationToken ct)
     {
         Calls.Enqueue($"check {spec.HostInterface}");

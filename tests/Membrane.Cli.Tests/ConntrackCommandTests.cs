@@ -233,6 +233,8 @@ public sealed class ConntrackCommandTests : IAsyncLifetime
 
         public Task<IReadOnlyList<BpfEndpointEntry>> ListMapEndpointsAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<BpfEndpointEntry>>([]);
 
+        public uint SetIdentity(DatapathEndpoint current, uint identity) => throw new NotSupportedException();
+
         public Task<IReadOnlyList<BpfMetricEntry>> ReadMetricsAsync(CancellationToken ct) => Task.FromResult<IReadOnlyList<BpfMetricEntry>>([]);
     }
 

@@ -79,7 +79,7 @@ public sealed class EndpointManager
         EndpointRequestRules.ValidateAttachment(op, request.ContainerId, request.IfName);
         EndpointRequestRules.ValidateNetNs(op, request.NetNs);
         EndpointRequestRules.ValidateMtu(op, request.Mtu, _ipam.HasIpv6);
-        var labels = EndpointRequestRules.Labels(op, request.Labels);
+        var labels = EndpointRequestRules.Labels(op, request.Labels, request.PodNamespace);
         var owner = new AllocationOwner(request.ContainerId, request.IfName);
 
         var stripe = Stripe(owner);
@@ -285,6 +285,201 @@ public sealed class EndpointManager
         }
         return new CniGcResponse(released);
     }
+
+    /// <summary>
+    /// Changes an endpoint's labels at run time (PATCH /v1/endpoints/{id}/labels): removes
+    /// <see cref="EndpointLabelsRequest.Remove"/>, adds <see cref="EndpointLabelsRequest.Add"/>,
+    /// and moves the endpoint to the identity of its new label set.
+    /// </summary>
+    /// <remarks>
+    /// <para>One store transaction holds the whole change: the row's labels and identity, a
+    /// reference on the new identity (allocated when the set has none), the release of the old
+    /// one (which starts its grace period when it was the last), and, as the last step, the
+    /// datapath's endpoint entry (<see cref="IEndpointDatapath.SetIdentity"/>). If the kernel
+    /// refuses, the transaction rolls back and nothing has changed; if the commit fails after
+    /// the kernel took the new identity, the rollback puts the old one back into the kernel.</para>
+    /// <para>Why not commit first and retry or reconcile the kernel later: between the commit and
+    /// a successful retry the store (and everything computed from it: policy, identity lists)
+    /// would describe a pod whose packets still carry the old identity, and the operator would
+    /// have been told "done". Rolling back keeps the store and the kernel in agreement at every
+    /// moment and gives the operator an honest error to retry. The kernel work is a few map
+    /// updates, so doing it under the store's lock costs microseconds.</para>
+    /// </remarks>
+    /// <exception cref="AgentException">
+    /// Unknown endpoint (code 3), a bad request (code 102: label syntax, a <c>reserved:</c> label,
+    /// the namespace label, removing a label that is not set, changing a value without removing
+    /// it), an endpoint being created or deleted (code 11), or the kernel refused (code 101).
+    /// Nothing has changed in any of these cases.
+    /// </exception>
+    public async Task<EndpointLabelsResponse> ChangeLabelsAsync(long id, EndpointLabelsRequest request, CancellationToken ct)
+    {
+        var op = $"change the labels of endpoint {id}";
+        ValidateLabelChange(op, request);
+        var found = _store.Read(tx => tx.GetEndpoint(id))
+            ?? throw new AgentException(ErrorCodes.UnknownContainer, $"failed to {op}: there is no such endpoint");
+        var owner = new AllocationOwner(found.ContainerId, found.IfName);
+        var stripe = Stripe(owner);
+        await stripe.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            // Read again under the attachment's lock: a DEL may have removed it meanwhile.
+            var row = _store.Read(tx => tx.GetEndpoint(id))
+                ?? throw new AgentException(ErrorCodes.UnknownContainer, $"failed to {op}: there is no such endpoint");
+            if (row.State is EndpointStates.Creating or EndpointStates.Disconnecting)
+            {
+                throw new AgentException(ErrorCodes.TryAgainLater, $"failed to {op}: it is {row.State}");
+            }
+            var before = ParseLabels(row);
+            var after = ApplyLabelChange(op, before, request);
+            if (after.Equals(before))
+            {
+                return LabelsResponse(row, row, identityAllocated: false);
+            }
+
+            var (updated, allocated) = _store.Write(tx =>
+            {
+                var allocated = _identities.Lookup(after) is null;
+                var identity = _identities.Acquire(tx, after);
+                var updated = row with { Labels = after.ToString(), Identity = identity };
+                tx.UpdateEndpoint(updated);
+                _identities.Release(tx, row.Identity);
+                if (identity != row.Identity)
+                {
+                    SetKernelIdentity(op, row, identity, tx);
+                }
+                return (updated, allocated);
+            });
+            // Policy: this is where the policy engine (issue 6, "Policy") will be told that
+            // endpoint {id} moved from identity row.Identity to updated.Identity (and, when
+            // `allocated`, that a new identity exists), so that selectors are matched against it
+            // and the policy map entries of this endpoint and of its peers are rewritten. There is
+            // no policy yet: nothing else depends on an endpoint's identity.
+            _logger.LogInformation("endpoint {Id}: labels [{Before}] -> [{After}], identity {Old} -> {New}{Allocated}",
+                id, before, after, row.Identity, updated.Identity, allocated ? " (allocated)" : "");
+            return LabelsResponse(row, updated, allocated);
+        }
+        finally
+        {
+            stripe.Release();
+        }
+    }
+
+    /// <summary>
+    /// Writes <paramref name="identity"/> into the endpoint's datapath entry inside
+    /// <paramref name="tx"/>: a refusal throws (and rolls the transaction back); a rollback after
+    /// it succeeded (the commit failed) writes the old identity back.
+    /// </summary>
+    private void SetKernelIdentity(string op, EndpointRecord row, uint identity, StoreTransaction tx)
+    {
+        var made = Made(row);
+        uint previous;
+        try
+        {
+            previous = _datapath.SetIdentity(made, identity);
+        }
+        catch (Exception e)
+        {
+            var why = e is AgentException ? e.Message : $"the kernel refused to update the endpoint entry of {row.HostInterface}: {e.Message}";
+            throw new AgentException(ErrorCodes.KernelFailure, $"failed to {op}: {why}; nothing was changed",
+                (e as AgentException)?.Details ?? e.GetType().Name, e);
+        }
+        tx.OnRollback(() =>
+        {
+            try
+            {
+                _datapath.SetIdentity(made, previous);
+            }
+            catch (Exception e)
+            {
+                // The store keeps the old identity; CHECK reports the entry's mismatch, and a
+                // further label change (or DEL and ADD) rewrites it.
+                _logger.LogError(e, "endpoint {Id}: could not put identity {Identity} back into the datapath after a failed commit", row.Id, previous);
+            }
+        });
+    }
+
+    /// <summary>Checks what a label change asks for on its own, before any endpoint is looked at.</summary>
+    private static void ValidateLabelChange(string op, EndpointLabelsRequest request)
+    {
+        if (request.Add.Count == 0 && request.Remove.Count == 0)
+        {
+            throw new AgentException(ErrorCodes.InvalidRequest, $"failed to {op}: nothing to add or remove");
+        }
+        foreach (var label in request.Add)
+        {
+            var (key, value) = (label.Key ?? "", label.Value ?? "");
+            if ((LabelSyntax.ValidateKey(key) ?? LabelSyntax.ValidateValue(value)) is { } why)
+            {
+                throw new AgentException(ErrorCodes.InvalidRequest, $"failed to {op}: invalid label to add: {why}");
+            }
+            if (key.StartsWith(ReservedIdentity.Source + ":", StringComparison.Ordinal))
+            {
+                throw new AgentException(ErrorCodes.InvalidRequest,
+                    $"failed to {op}: cannot add '{key}': the source '{ReservedIdentity.Source}' is kept for the agent's reserved identities");
+            }
+            if (EndpointRequestRules.IsNamespaceKey(key))
+            {
+                throw new AgentException(ErrorCodes.InvalidRequest,
+                    $"failed to {op}: cannot add '{key}': the agent sets {EndpointRequestRules.NamespaceLabel} from the pod's namespace, and a pod cannot move to another namespace");
+            }
+        }
+        if (request.Add.GroupBy(l => l.Key, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+        {
+            throw new AgentException(ErrorCodes.InvalidRequest, $"failed to {op}: label '{twice.Key}' is added twice");
+        }
+        foreach (var key in request.Remove)
+        {
+            if (LabelSyntax.ValidateKey(key ?? "") is { } why)
+            {
+                throw new AgentException(ErrorCodes.InvalidRequest, $"failed to {op}: invalid label key to remove: {why}");
+            }
+            if (EndpointRequestRules.IsNamespaceKey(key!))
+            {
+                throw new AgentException(ErrorCodes.InvalidRequest,
+                    $"failed to {op}: cannot remove '{key}': every endpoint keeps its namespace label");
+            }
+        }
+        if (request.Remove.GroupBy(k => k, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } removedTwice)
+        {
+            throw new AgentException(ErrorCodes.InvalidRequest, $"failed to {op}: label '{removedTwice.Key}' is removed twice");
+        }
+    }
+
+    /// <summary>The endpoint's labels after the change; refuses removing what is not there and silently changing a value.</summary>
+    private static LabelSet ApplyLabelChange(string op, LabelSet before, EndpointLabelsRequest request)
+    {
+        var labels = before.Labels.ToDictionary(l => l.Key, l => l.Value, StringComparer.Ordinal);
+        foreach (var key in request.Remove)
+        {
+            if (!labels.Remove(key))
+            {
+                throw new AgentException(ErrorCodes.InvalidRequest,
+                    $"failed to {op}: cannot remove '{key}': the endpoint has no such label (it has {string.Join(", ", before.ToStrings())})");
+            }
+        }
+        foreach (var label in request.Add)
+        {
+            if (labels.TryGetValue(label.Key, out var value) && value != label.Value)
+            {
+                throw new AgentException(ErrorCodes.InvalidRequest,
+                    $"failed to {op}: cannot add '{label.Key}={label.Value}': the endpoint has '{label.Key}={value}'; remove '{label.Key}' in the same call to replace it");
+            }
+            labels[label.Key] = label.Value;
+        }
+        return LabelSet.TryCreate(labels, out var after, out var error)
+            ? after
+            : throw new AgentException(ErrorCodes.InvalidRequest, $"failed to {op}: {error}");
+    }
+
+    private static EndpointLabelsResponse LabelsResponse(EndpointRecord before, EndpointRecord after, bool identityAllocated) => new()
+    {
+        EndpointId = after.Id,
+        Labels = ParseLabels(after).ToStrings(),
+        Identity = after.Identity,
+        PreviousLabels = ParseLabels(before).ToStrings(),
+        PreviousIdentity = before.Identity,
+        IdentityAllocated = identityAllocated,
+    };
 
     /// <summary>Every endpoint, by id.</summary>
     public IReadOnlyList<EndpointInfo> List() => _store.Read(tx => tx.ListEndpoints()).Select(Info).ToList();

@@ -45,12 +45,61 @@ internal static class EndpointRequestRules
         }
     }
 
-    public static LabelSet Labels(string operation, IReadOnlyList<Label> labels)
+    /// <summary>
+    /// The label that puts an endpoint in its pod's namespace, as Cilium's
+    /// <c>k8s:io.kubernetes.pod.namespace</c> (pkg/k8s/apis/cilium.io/const.go
+    /// <c>PodNamespaceLabel</c>): the same pod labels in two namespaces are two identities, and
+    /// policies select peers in their own namespace through it.
+    /// </summary>
+    public const string NamespaceLabel = "k8s:" + NamespaceLabelName;
+
+    /// <summary>The namespace label's key without its source.</summary>
+    public const string NamespaceLabelName = "io.kubernetes.pod.namespace";
+
+    /// <summary>The namespace of a pod whose runtime gave no K8S_POD_NAMESPACE (Kubernetes' own default).</summary>
+    public const string DefaultNamespace = "default";
+
+    /// <summary>
+    /// The endpoint's label set: the CNI call's labels plus <see cref="NamespaceLabel"/> =
+    /// <paramref name="podNamespace"/> (or <see cref="DefaultNamespace"/>). The call may repeat
+    /// the namespace label with the same value; any other label naming the namespace (another
+    /// value, another source) is refused: it would let a pod claim a namespace it is not in
+    /// (a selector on <c>io.kubernetes.pod.namespace</c> matches any source).
+    /// </summary>
+    public static LabelSet Labels(string operation, IReadOnlyList<Label> labels, string? podNamespace)
     {
-        if (!LabelSet.TryCreate(labels.Select(l => new KeyValuePair<string, string>(l.Key ?? "", l.Value ?? "")), out var set, out var error))
+        var ns = string.IsNullOrEmpty(podNamespace) ? DefaultNamespace : podNamespace;
+        var pairs = new List<KeyValuePair<string, string>>(labels.Count + 1);
+        foreach (var label in labels)
+        {
+            var (key, value) = (label.Key ?? "", label.Value ?? "");
+            if (IsNamespaceKey(key))
+            {
+                if (key == NamespaceLabel && value == ns)
+                {
+                    continue;
+                }
+                throw new AgentException(ErrorCodes.InvalidRequest,
+                    $"failed to {operation}: label '{key}={value}' contradicts the pod's namespace '{ns}' (K8S_POD_NAMESPACE): the agent sets {NamespaceLabel} itself");
+            }
+            pairs.Add(new(key, value));
+        }
+        if (LabelSyntax.ValidateValue(ns) is { } why)
+        {
+            throw new AgentException(ErrorCodes.InvalidRequest, $"failed to {operation}: invalid pod namespace '{ns}': {why}");
+        }
+        pairs.Add(new(NamespaceLabel, ns));
+        if (!LabelSet.TryCreate(pairs, out var set, out var error))
         {
             throw new AgentException(ErrorCodes.InvalidRequest, $"failed to {operation}: {error}");
         }
         return set;
+    }
+
+    /// <summary>True when <paramref name="key"/> names the pod namespace, with any source or none.</summary>
+    public static bool IsNamespaceKey(string key)
+    {
+        var colon = key.IndexOf(':', StringComparison.Ordinal);
+        return (colon < 0 ? key : key[(colon + 1)..]) == NamespaceLabelName;
     }
 }

@@ -71,6 +71,21 @@ public interface IEndpointDatapath
     /// </summary>
     Task<bool> HostInterfaceExistsAsync(EndpointSpec spec, CancellationToken ct);
 
+    /// <summary>
+    /// Rewrites the identity in the endpoint's datapath entries (the entry of
+    /// <paramref name="current"/>'s host ifindex and those of its addresses) and returns the
+    /// identity they had. All or nothing: if the kernel refuses part of it, what was written is
+    /// put back before the exception propagates.
+    /// </summary>
+    /// <remarks>
+    /// Synchronous on purpose: the manager calls it inside the store transaction that changes
+    /// the endpoint's labels, as its last step, so that the row, the identity references and the
+    /// kernel entry change together or not at all. It is a few map updates (microseconds), not
+    /// netlink work, so holding the store's lock for it costs nothing measurable.
+    /// </remarks>
+    /// <exception cref="AgentException">The endpoint has no datapath entry (code 101).</exception>
+    uint SetIdentity(DatapathEndpoint current, uint identity);
+
     /// <summary>Checks that the endpoint is wired as built; returns what is wrong (empty: all well).</summary>
     Task<IReadOnlyList<string>> CheckAsync(EndpointSpec spec, DatapathEndpoint current, CancellationToken ct);
 

@@ -92,6 +92,40 @@ public sealed partial class KernelEndpointDatapath : IEndpointDatapath, IDisposa
         Task.Run(() => _plumber.Check(ToRequest(spec)), ct);
 
     /// <inheritdoc/>
+    public uint SetIdentity(DatapathEndpoint current, uint identity)
+    {
+        if (!_datapath.TryGetEndpoint(current.HostIfIndex, out var entry))
+        {
+            throw new AgentException(ErrorCodes.KernelFailure,
+                $"failed to set the identity of {current.HostInterface}: the endpoint map has no entry for ifindex {current.HostIfIndex}");
+        }
+        // Only the identity changes: addresses and MACs stay as the kernel holds them.
+        try
+        {
+            _datapath.UpsertEndpoint(entry with { Identity = identity });
+        }
+        catch (Exception e) when (e is not AgentException)
+        {
+            // UpsertEndpoint writes the address entries before the ifindex entry: a failure can
+            // leave some of them new. Put the old entry back everywhere (same addresses, so
+            // nothing is deleted) before reporting.
+            try
+            {
+                _datapath.UpsertEndpoint(entry);
+            }
+            catch (Exception undo) when (undo is not AgentException)
+            {
+                throw new AgentException(ErrorCodes.KernelFailure,
+                    $"failed to set the identity of {current.HostInterface} to {identity}: {e.Message} (and restoring identity {entry.Identity} failed: {undo.Message})",
+                    e.GetType().Name, e);
+            }
+            throw new AgentException(ErrorCodes.KernelFailure,
+                $"failed to set the identity of {current.HostInterface} to {identity}: {e.Message}", e.GetType().Name, e);
+        }
+        return entry.Identity;
+    }
+
+    /// <inheritdoc/>
     public Task<IReadOnlyList<BpfEndpointEntry>> ListMapEndpointsAsync(CancellationToken ct) =>
         Task.FromResult<IReadOnlyList<BpfEndpointEntry>>([.. _datapath.ListEndpoints().Select(e => new BpfEndpointEntry
         {

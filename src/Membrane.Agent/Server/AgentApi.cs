@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Membrane.Agent.Conntrack;
 using Membrane.Agent.Endpoints;
+using Membrane.Agent.Identities;
 using Membrane.Api;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
@@ -38,7 +39,8 @@ internal static partial class AgentApi
         RespectRequiredConstructorParameters = true,
     });
 
-    public static void Map(WebApplication app, EndpointManager endpoints, StatusFacts facts, ConntrackCollector? conntrack, ILogger logger)
+    public static void Map(WebApplication app, EndpointManager endpoints, IdentityAllocator identities, StatusFacts facts, ConntrackCollector? conntrack,
+        ILogger logger)
     {
         app.Use((ctx, next) => LogRequestAsync(ctx, next, logger));
         app.Use((ctx, next) => TranslateErrorsAsync(ctx, next, logger));
@@ -75,6 +77,7 @@ internal static partial class AgentApi
         app.MapGet("/v1/bpf/endpoints", ctx => BpfEndpointsAsync(ctx, endpoints));
         app.MapGet("/v1/bpf/metrics", ctx => BpfMetricsAsync(ctx, endpoints.Datapath));
         MapConntrack(app, conntrack, endpoints.Datapath.Description);
+        MapIdentities(app, endpoints, identities);
         app.MapGet("/v1/endpoints/{id}", ctx =>
         {
             var text = (string?)ctx.Request.RouteValues["id"] ?? "";
@@ -92,7 +95,7 @@ internal static partial class AgentApi
     {
         ErrorCodes.IncompatibleVersion or ErrorCodes.UnsupportedField or ErrorCodes.InvalidEnvironment or ErrorCodes.DecodeFailure
             or ErrorCodes.InvalidNetworkConfig or ErrorCodes.InvalidRequest => StatusCodes.Status400BadRequest,
-        ErrorCodes.UnknownContainer => StatusCodes.Status404NotFound,
+        ErrorCodes.UnknownContainer or ErrorCodes.NotFound => StatusCodes.Status404NotFound,
         // Exhaustion and "busy" pass once addresses are released or the operation finished.
         ErrorCodes.AddressesExhausted or ErrorCodes.TryAgainLater => StatusCodes.Status503ServiceUnavailable,
         _ => StatusCodes.Status500InternalServerError,

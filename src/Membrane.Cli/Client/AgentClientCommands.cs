@@ -4,10 +4,10 @@ using Membrane.Api;
 
 namespace Membrane.Cli.Client;
 
-/// <summary><c>membrane status</c>, <c>endpoint list|get</c>, <c>bpf endpoint list</c>, <c>bpf metrics</c>, <c>bpf ct …</c>.</summary>
+/// <summary><c>membrane status</c>, <c>endpoint list|get|labels</c>, <c>identity list|get</c>, <c>bpf endpoint list</c>, <c>bpf metrics</c>, <c>bpf ct …</c>.</summary>
 internal static class AgentClientCommands
 {
-    public static IEnumerable<Command> Create() => [Status(), Endpoint(), Bpf()];
+    public static IEnumerable<Command> Create() => [Status(), Endpoint(), IdentityCommands.Identity(), Bpf()];
 
     private static Command Status()
     {
@@ -85,6 +85,7 @@ internal static class AgentClientCommands
 
         endpoint.Subcommands.Add(list);
         endpoint.Subcommands.Add(get);
+        endpoint.Subcommands.Add(IdentityCommands.EndpointLabels());
         return endpoint;
     }
 
