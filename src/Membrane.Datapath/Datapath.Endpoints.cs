@@ -110,25 +110,33 @@ public sealed partial class Datapath
         return list;
     }
 
-    /// <summary>The metrics map, each key summed over every possible CPU.</summary>
+    /// <summary>The metrics array's non-zero slots, each summed over every possible CPU (read in batches).</summary>
     public IReadOnlyList<DatapathMetric> ReadMetrics()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var perCpu = new MetricsValue[Metrics.CpuCount];
+        const int batch = 1024;
+        var cpus = Metrics.CpuCount;
+        var slots = new uint[batch];
+        var perCpu = new MetricsValue[batch * cpus];
         var list = new List<DatapathMetric>();
-        foreach (var key in Metrics.Keys.ToArray())
+        var cursor = Metrics.CreateBatchCursor();
+        int n;
+        while ((n = Metrics.LookupBatch(cursor, slots, perCpu)) > 0)
         {
-            if (!Metrics.TryLookup(key, perCpu))
+            for (var i = 0; i < n; i++)
             {
-                continue;
+                ulong packets = 0, bytes = 0;
+                foreach (var v in perCpu.AsSpan(i * cpus, cpus))
+                {
+                    packets += v.Packets;
+                    bytes += v.Bytes;
+                }
+                if (packets != 0)
+                {
+                    var key = MetricsKey.FromSlot(slots[i]);
+                    list.Add(new DatapathMetric(key.Reason, key.Direction, key.L3, key.L4Protocol, packets, bytes));
+                }
             }
-            ulong packets = 0, bytes = 0;
-            foreach (var v in perCpu)
-            {
-                packets += v.Packets;
-                bytes += v.Bytes;
-            }
-            list.Add(new DatapathMetric(key.Reason, key.Direction, key.L3, key.L4Protocol, packets, bytes));
         }
         return list;
     }

@@ -85,7 +85,7 @@ public sealed partial class Datapath : IDisposable
         Adopted = adopted;
         Endpoints = new BpfMap<uint, EndpointInfo>(maps[0]);
         EndpointsByIp = new BpfMap<EndpointIpKey, EndpointInfo>(maps[1]);
-        Metrics = new BpfPerCpuMap<MetricsKey, MetricsValue>(maps[2]);
+        Metrics = new BpfPerCpuMap<uint, MetricsValue>(maps[2]);
         EventsMap = maps[3];
         Conntrack4 = new BpfMap<Conntrack.CtKey4, Conntrack.CtEntry>(maps[5]);
         Conntrack6 = new BpfMap<Conntrack.CtKey6, Conntrack.CtEntry>(maps[6]);
@@ -120,8 +120,8 @@ public sealed partial class Datapath : IDisposable
     /// <summary>The "endpoints_by_ip" map: pod address → endpoint.</summary>
     public BpfMap<EndpointIpKey, EndpointInfo> EndpointsByIp { get; }
 
-    /// <summary>The per-CPU "metrics" map (bpf/lib/maps.h).</summary>
-    public BpfPerCpuMap<MetricsKey, MetricsValue> Metrics { get; }
+    /// <summary>The per-CPU "metrics" array (bpf/lib/maps.h), indexed by <see cref="MetricsKey.ToSlot"/>.</summary>
+    public BpfPerCpuMap<uint, MetricsValue> Metrics { get; }
 
     /// <summary>The IPv4 conntrack table (bpf/lib/conntrack.h).</summary>
     public BpfMap<Conntrack.CtKey4, Conntrack.CtEntry> Conntrack4 { get; }

@@ -18,7 +18,7 @@ public sealed class BpfLinkTests
         using var obj = BpfObject.Load(BpfObjects.PathOf(BpfObjects.TestFilter));
         using var prog = obj.FindProgram("test_filter_ingress");
         using var verdict = obj.FindMap<VerdictKey, VerdictValue>("verdict");
-        using var metrics = obj.FindPerCpuMap<MetricsKey, MetricsValue>("metrics");
+        using var metrics = obj.FindPerCpuMap<uint, MetricsValue>("metrics");
         await using var events = new BpfRingBufferReader(obj.FindMap("events"));
 
         using var link = lab.B.Run(() => BpfLink.AttachTcx(prog, lab.IfindexB, TcDirection.Ingress));
@@ -71,7 +71,7 @@ public sealed class BpfLinkTests
         using var obj = BpfObject.Load(BpfObjects.PathOf(BpfObjects.TestFilter));
         using var prog = obj.FindProgram("test_filter_egress");
         using var verdict = obj.FindMap<VerdictKey, VerdictValue>("verdict");
-        using var metrics = obj.FindPerCpuMap<MetricsKey, MetricsValue>("metrics");
+        using var metrics = obj.FindPerCpuMap<uint, MetricsValue>("metrics");
         verdict.Update(VerdictKey.For(TestPackets.Udp, Port), new VerdictValue { Action = VerdictAction.Drop });
 
         using var link = lab.A.Run(() => BpfLink.AttachTcx(prog, lab.IfindexA, TcDirection.Egress));
@@ -81,7 +81,7 @@ public sealed class BpfLinkTests
         Assert.Equal(0, lab.SendUdpAToB(Port, 3));
         var perCpu = new MetricsValue[metrics.CpuCount];
         var key = new MetricsKey { Reason = (byte)DropReason.Policy, Direction = Direction.Egress, L3 = 4, L4Protocol = TestPackets.Udp };
-        Assert.True(metrics.TryLookup(key, perCpu));
+        Assert.True(metrics.TryLookup(key.ToSlot(), perCpu));
         Assert.Equal(3ul, perCpu.Aggregate(0ul, (s, v) => s + v.Packets));
         Assert.Equal(2, lab.SendUdpAToB(Port + 1, 2));
 
@@ -207,10 +207,10 @@ public sealed class BpfLinkTests
         }
     }
 
-    private static ulong Sum(BpfPerCpuMap<MetricsKey, MetricsValue> metrics, DropReason reason, byte l3, byte proto)
+    private static ulong Sum(BpfPerCpuMap<uint, MetricsValue> metrics, DropReason reason, byte l3, byte proto)
     {
         var perCpu = new MetricsValue[metrics.CpuCount];
         var key = new MetricsKey { Reason = (byte)reason, Direction = Direction.Ingress, L3 = l3, L4Protocol = proto };
-        return metrics.TryLookup(key, perCpu) ? perCpu.Aggregate(0ul, (s, v) => s + v.Packets) : 0;
+        return metrics.TryLookup(key.ToSlot(), perCpu) ? perCpu.Aggregate(0ul, (s, v) => s + v.Packets) : 0;
     }
 }

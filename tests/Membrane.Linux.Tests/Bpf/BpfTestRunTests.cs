@@ -13,14 +13,14 @@ public sealed class BpfTestRunTests : IDisposable
     private readonly BpfObject _obj;
     private readonly BpfProgram _ingress;
     private readonly BpfMap<VerdictKey, VerdictValue> _verdict;
-    private readonly BpfPerCpuMap<MetricsKey, MetricsValue> _metrics;
+    private readonly BpfPerCpuMap<uint, MetricsValue> _metrics;
 
     public BpfTestRunTests()
     {
         _obj = BpfObject.Load(BpfObjects.PathOf(BpfObjects.TestFilter));
         _ingress = _obj.FindProgram("test_filter_ingress");
         _verdict = _obj.FindMap<VerdictKey, VerdictValue>("verdict");
-        _metrics = _obj.FindPerCpuMap<MetricsKey, MetricsValue>("metrics");
+        _metrics = _obj.FindPerCpuMap<uint, MetricsValue>("metrics");
     }
 
     public void Dispose()
@@ -43,7 +43,7 @@ public sealed class BpfTestRunTests : IDisposable
     {
         var key = new MetricsKey { Reason = (byte)reason, Direction = Direction.Ingress, L3 = l3, L4Protocol = proto };
         var perCpu = new MetricsValue[_metrics.CpuCount];
-        return _metrics.TryLookup(key, perCpu) ? perCpu.Aggregate(0ul, (s, v) => s + v.Packets) : 0;
+        return _metrics.TryLookup(key.ToSlot(), perCpu) ? perCpu.Aggregate(0ul, (s, v) => s + v.Packets) : 0;
     }
 
     [SkippableTheory]
@@ -190,7 +190,7 @@ public sealed class BpfTestRunTests : IDisposable
         Assert.Equal(BpfObjects.TcActOk, egress.TestRun(packet, new byte[packet.Length]).ReturnValue);
         var key = new MetricsKey { Reason = 0, Direction = Direction.Egress, L3 = 4, L4Protocol = TestPackets.Tcp };
         var perCpu = new MetricsValue[_metrics.CpuCount];
-        Assert.True(_metrics.TryLookup(key, perCpu));
+        Assert.True(_metrics.TryLookup(key.ToSlot(), perCpu));
         Assert.Equal(1ul, perCpu.Aggregate(0ul, (s, v) => s + v.Packets));
         Assert.Equal((ulong)packet.Length, perCpu.Aggregate(0ul, (s, v) => s + v.Bytes));
         Assert.Equal(0ul, Packets(DropReason.Forwarded, 4, TestPackets.Tcp)); // nothing under ingress

@@ -45,4 +45,20 @@ public sealed class DatapathLayoutTests
         var mirrored = MirrorTypes().Select(t => t.GetCustomAttribute<CTwinAttribute>()!.Name).ToHashSet();
         Assert.All(shared, s => Assert.Contains(s, mirrored));
     }
+
+    [Fact]
+    public void EveryMetricsSlotDecodesToTheKeyThatEncodesIt()
+    {
+        for (var slot = 0u; slot < (uint)MetricsLayout.Slots; slot++)
+        {
+            Assert.Equal(slot, MetricsKey.FromSlot(slot).ToSlot());
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => MetricsKey.FromSlot((uint)MetricsLayout.Slots));
+        // Protocols without a class of their own share one slot and read back as "other".
+        var gre = new MetricsKey { Reason = 7, Direction = Direction.Egress, L3 = 6, L4Protocol = 47 };
+        var esp = gre with { L4Protocol = 50 };
+        Assert.Equal(gre.ToSlot(), esp.ToSlot());
+        Assert.Equal(MetricsKey.OtherProtocol, MetricsKey.FromSlot(gre.ToSlot()).L4Protocol);
+        Assert.NotEqual(gre.ToSlot(), (gre with { L4Protocol = 6 }).ToSlot());
+    }
 }

@@ -61,11 +61,43 @@ public enum EventType : byte
     [CTwin("EVENT_POLICY_VERDICT")] PolicyVerdict = 3,
 }
 
-/// <summary>Key of the per-CPU "metrics" map. C twin: struct metrics_key (bpf/lib/maps.h); all single bytes.</summary>
+/// <summary>The L4 protocols the metrics count apart. C twin: enum metrics_l4 (bpf/lib/maps.h).</summary>
+[CTwin("metrics_l4")]
+public enum MetricsL4Class : byte
+{
+    [CTwin("METRICS_L4_NONE")] None = 0,
+    [CTwin("METRICS_L4_TCP")] Tcp = 1,
+    [CTwin("METRICS_L4_UDP")] Udp = 2,
+    [CTwin("METRICS_L4_ICMP")] Icmp = 3,
+    [CTwin("METRICS_L4_ICMPV6")] Icmpv6 = 4,
+    [CTwin("METRICS_L4_SCTP")] Sctp = 5,
+    [CTwin("METRICS_L4_OTHER")] Other = 6,
+    [CTwin("METRICS_L4_CLASSES")] Classes = 7,
+}
+
+/// <summary>The dimensions of the "metrics" array. C twin: enum metrics_layout (bpf/lib/maps.h).</summary>
+[CTwin("metrics_layout")]
+public enum MetricsLayout
+{
+    [CTwin("METRICS_REASONS")] Reasons = 128,
+    [CTwin("METRICS_DIRECTIONS")] Directions = 3,
+    [CTwin("METRICS_L3_CLASSES")] L3Classes = 3,
+    [CTwin("METRICS_SLOTS")] Slots = 128 * 3 * 3 * 7,
+}
+
+/// <summary>
+/// What one slot of the per-CPU "metrics" array counts. C twin: struct metrics_key
+/// (bpf/lib/maps.h); all single bytes. The array is indexed by <see cref="ToSlot"/>
+/// (metrics_slot in C), which keeps five L4 protocols apart and lumps the others together as
+/// <see cref="OtherProtocol"/>.
+/// </summary>
 [CTwin("metrics_key")]
 [StructLayout(LayoutKind.Explicit, Size = 4)]
 public struct MetricsKey
 {
+    /// <summary>The <see cref="L4Protocol"/> of "another protocol" (IPPROTO_RAW).</summary>
+    public const byte OtherProtocol = 255;
+
     /// <summary>Why (0 = forwarded).</summary>
     [CTwin("reason")][FieldOffset(0)] public byte Reason;
     /// <summary>The hook's direction.</summary>
@@ -77,6 +109,54 @@ public struct MetricsKey
 
     /// <summary>The reason as the enum.</summary>
     public readonly DropReason DropReason => (DropReason)Reason;
+
+    /// <summary>The array slot that counts this key (metrics_slot in bpf/lib/maps.h).</summary>
+    public readonly uint ToSlot()
+    {
+        var l3 = L3 switch { 4 => 1u, 6 => 2u, _ => 0u };
+        var l4 = (uint)ClassOf(L4Protocol);
+        var direction = (byte)Direction < (int)MetricsLayout.Directions ? (uint)Direction : 0u;
+        return ((((uint)Reason & ((uint)MetricsLayout.Reasons - 1)) * (uint)MetricsLayout.Directions + direction)
+            * (uint)MetricsLayout.L3Classes + l3) * (uint)MetricsL4Class.Classes + l4;
+    }
+
+    /// <summary>The key a slot counts (its L4 protocol is <see cref="OtherProtocol"/> for the shared slot).</summary>
+    public static MetricsKey FromSlot(uint slot)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(slot, (uint)MetricsLayout.Slots);
+        var l4 = (MetricsL4Class)(slot % (uint)MetricsL4Class.Classes);
+        slot /= (uint)MetricsL4Class.Classes;
+        var l3 = (slot % (uint)MetricsLayout.L3Classes) switch { 1 => (byte)4, 2 => (byte)6, _ => (byte)0 };
+        slot /= (uint)MetricsLayout.L3Classes;
+        var direction = (Direction)(slot % (uint)MetricsLayout.Directions);
+        return new MetricsKey
+        {
+            Reason = (byte)(slot / (uint)MetricsLayout.Directions),
+            Direction = direction,
+            L3 = l3,
+            L4Protocol = l4 switch
+            {
+                MetricsL4Class.Tcp => 6,
+                MetricsL4Class.Udp => 17,
+                MetricsL4Class.Icmp => 1,
+                MetricsL4Class.Icmpv6 => 58,
+                MetricsL4Class.Sctp => 132,
+                MetricsL4Class.Other => OtherProtocol,
+                _ => 0,
+            },
+        };
+    }
+
+    private static MetricsL4Class ClassOf(byte protocol) => protocol switch
+    {
+        0 => MetricsL4Class.None,
+        6 => MetricsL4Class.Tcp,
+        17 => MetricsL4Class.Udp,
+        1 => MetricsL4Class.Icmp,
+        58 => MetricsL4Class.Icmpv6,
+        132 => MetricsL4Class.Sctp,
+        _ => MetricsL4Class.Other,
+    };
 }
 
 /// <summary>Value of the "metrics" map, one per CPU. C twin: struct metrics_value; host byte order.</summary>
