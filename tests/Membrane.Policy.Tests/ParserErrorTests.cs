@@ -27,6 +27,7 @@ public class ParserErrorTests
         { "bad prefix length", Cnp + "  egress:\n  - toCIDR: [10.0.0.0/33]\n", "10.0.0.0/33", "spec.egress[0].toCIDR[0]", "prefix length \"33\"" },
         { "except outside cidr", Cnp + "  egress:\n  - toCIDRSet:\n    - cidr: 10.0.0.0/8\n      except: [11.0.0.0/16]\n", "11.0.0.0/16", "spec.egress[0].toCIDRSet[0].except[0]", "strict subset" },
         { "port out of range", Cnp + "  ingress:\n  - toPorts:\n    - ports:\n      - port: \"80\"\n      - port: \"70000\"\n", "\"70000\"", "spec.ingress[0].toPorts[0].ports[1].port", "port 70000 is out of range 0–65535" },
+        { "port rule without ports", Cnp + "  ingress:\n  - toPorts:\n    - ports:\n", "ports:\n", "spec.ingress[0].toPorts[0].ports", "must not be empty" },
         { "named port", Cnp + "  ingress:\n  - toPorts:\n    - ports: [{port: http}]\n", "http", "spec.ingress[0].toPorts[0].ports[0].port", "named port \"http\" is not supported" },
         { "endPort < port", Cnp + "  ingress:\n  - toPorts:\n    - ports:\n      - port: \"8080\"\n        endPort: 8000\n", "8000", "spec.ingress[0].toPorts[0].ports[0].endPort", "endPort 8000 is lower than port 8080" },
         { "endPort without port", Cnp + "  ingress:\n  - toPorts:\n    - ports:\n      - endPort: 8000\n", "8000", "spec.ingress[0].toPorts[0].ports[0].endPort", "needs a non-zero port" },

@@ -258,7 +258,6 @@ public sealed partial class PolicyDocumentParser
                 }
             }
         }
-        List<L4Match>? ports = null;
         var hasToPorts = fields.TryGetValue("toPorts", out var toPorts) && toPorts.Value is YamlSequenceNode { Children.Count: > 0 };
         var hasIcmps = fields.TryGetValue("icmps", out var icmps) && icmps.Value is YamlSequenceNode { Children.Count: > 0 };
         if (hasToPorts && hasIcmps)
@@ -268,19 +267,10 @@ public sealed partial class PolicyDocumentParser
                 "icmps may only be present without toPorts (as in Cilium): write a separate rule for toPorts");
             return null;
         }
-        if (fields.ContainsKey("toPorts"))
-        {
-            ports = ParseCiliumPortRules(y, toPorts.Value, YamlFields.Join(path, "toPorts"));
-        }
-        if (fields.ContainsKey("icmps"))
-        {
-            var icmpPorts = ParseIcmpRules(y, icmps.Value, YamlFields.Join(path, "icmps"));
-            ports = hasIcmps ? icmpPorts : ports;
-        }
-        if (ports is { Count: 0 })
-        {
-            ports = null;
-        }
+        // Either list may be present but empty (or null): that is no L4 restriction, as in Cilium.
+        var toPortMatches = fields.ContainsKey("toPorts") ? ParseCiliumPortRules(y, toPorts.Value, YamlFields.Join(path, "toPorts")) : null;
+        var icmpMatches = fields.ContainsKey("icmps") ? ParseIcmpRules(y, icmps.Value, YamlFields.Join(path, "icmps")) : null;
+        List<L4Match>? ports = hasIcmps ? icmpMatches : hasToPorts ? toPortMatches : null;
         if (y.ErrorCount != before)
         {
             return null;
@@ -317,15 +307,12 @@ public sealed partial class PolicyDocumentParser
                 y.Error(list[i], portsPath, "is required (Membrane has no L7 rules, so a port rule needs ports)");
                 continue;
             }
-            var ports = y.List(portsField.Value, portsPath) ?? [];
-            if (ports.Count == 0 && portsField.Value is not YamlSequenceNode)
+            var ports = y.List(portsField.Value, portsPath);
+            if (ports is { Count: 0 })
             {
-                continue;
+                y.Error(portsField.Key, portsPath, "must not be empty (Membrane has no L7 rules, so a port rule needs ports)");
             }
-            if (ports.Count == 0)
-            {
-                y.Error(portsField.Value, portsPath, "must not be empty");
-            }
+            ports ??= [];
             for (var j = 0; j < ports.Count; j++)
             {
                 result.AddRange(ParseCiliumPort(y, ports[j], $"{portsPath}[{j}]"));
