@@ -63,6 +63,8 @@ public class ParserErrorTests
         { "np policy type", Np + "  policyTypes: [Ingress, Both]\n", "Both", "spec.policyTypes[1]", "unknown policy type \"Both\"" },
         { "np source prefix", Np.Replace("podSelector: {}", "podSelector: {matchLabels: {\"k8s:app\": x}}"), "\"k8s:app\"", "spec.podSelector.matchLabels.k8s:app", "must not carry a source prefix" },
         { "np missing podSelector", Np.Replace("  podSelector: {}\n", "  policyTypes: [Ingress]\n"), "policyTypes", "spec.podSelector", "is required" },
+        { "null where a string is needed", Np.Replace("name: p", "name:"), "name:", "metadata.name", "must be a string, not null" },
+        { "null kind", Np.Replace("kind: NetworkPolicy", "kind:"), "kind:", "kind", "must be a string, not null" },
         { "np specs", Np + "specs: []\n", "specs", "specs", "a NetworkPolicy has one spec" },
         { "np ipBlock except equal", Np + "  egress:\n  - to:\n    - ipBlock: {cidr: 10.0.0.0/8, except: [10.0.0.0/8]}\n", "10.0.0.0/8]", "spec.egress[0].to[0].ipBlock.except[0]", "strict subset" },
     };

@@ -164,6 +164,49 @@ public class ResolverTests
         Assert.Null(by);
     }
 
+    [Fact]
+    public void A_batch_returns_one_diff_for_several_changes()
+    {
+        var resolver = new PolicyResolver(EvaluatorTests.Policies(BackendFromFrontend), Pods,
+            [new PolicyEndpoint(1, Frontend.Labels), new PolicyEndpoint(2, Backend.Labels)]);
+        var cidr = PolicyIdentity.ForCidr(0x1000001, IPNetwork.Parse("192.0.2.0/24"));
+        var withCidr = resolver.Policies.With(ParserExamplesTests.ParseOk("""
+            apiVersion: cilium.io/v2
+            kind: CiliumNetworkPolicy
+            metadata: {name: to-cidr}
+            spec:
+              endpointSelector: {matchLabels: {app: frontend}}
+              egress:
+              - toCIDR: [192.0.2.0/24]
+            """));
+        var diff = resolver.Batch(r =>
+        {
+            r.UpsertIdentity(cidr);
+            r.SetPolicies(withCidr);
+            r.UpsertEndpoint(new PolicyEndpoint(3, Db.Labels));
+            r.RemoveEndpoint(3); // created and removed within the batch: no change at all
+        });
+        var frontend = Assert.Single(diff.Endpoints);
+        Assert.Equal(1ul, frontend.EndpointId);
+        Assert.Equal(["Egress 16777217 ANY *"], frontend.Upserts.Keys.Select(k => k.ToString()));
+        Assert.Equal(["Egress * ANY *"], frontend.Deletes.Select(k => k.ToString()));
+        Assert.Equal(2, diff.EntryChanges);
+    }
+
+    [Theory]
+    [InlineData("tcp", IpProtocol.Tcp)]
+    [InlineData("UDP", IpProtocol.Udp)]
+    [InlineData("ICMPv6", IpProtocol.IcmpV6)]
+    [InlineData("any", IpProtocol.Any)]
+    [InlineData("132", 132)]
+    public void Protocols_parse_by_name_or_number(string text, byte expected)
+    {
+        Assert.True(IpProtocol.TryParse(text, out var protocol));
+        Assert.Equal(expected, protocol);
+        Assert.False(IpProtocol.TryParse("256", out _));
+        Assert.False(IpProtocol.TryParse("GRE", out _));
+    }
+
     [Theory]
     [InlineData(0, 65535, "0/0")]
     [InlineData(80, 80, "80/16")]

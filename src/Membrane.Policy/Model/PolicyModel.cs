@@ -49,6 +49,24 @@ public static class IpProtocol
     /// <summary>The protocols that carry a port or an ICMP type policy can match on.</summary>
     public static IReadOnlyList<byte> WithPorts { get; } = [Tcp, Udp, Icmp, IcmpV6];
 
+    /// <summary>
+    /// Parses a protocol as <c>membrane policy trace --dport 80/TCP</c> takes it: TCP, UDP,
+    /// ICMP, ICMPv6 or ANY (any case), or a number 0–255.
+    /// </summary>
+    public static bool TryParse(string text, out byte protocol)
+    {
+        switch (text.ToUpperInvariant())
+        {
+            case "ANY": protocol = Any; return true;
+            case "TCP": protocol = Tcp; return true;
+            case "UDP": protocol = Udp; return true;
+            case "ICMP": protocol = Icmp; return true;
+            case "ICMPV6": protocol = IcmpV6; return true;
+            default:
+                return byte.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out protocol);
+        }
+    }
+
     /// <summary>The name (<c>TCP</c>), or the number for others.</summary>
     public static string Name(byte protocol) => protocol switch
     {

@@ -310,7 +310,7 @@ public sealed partial class PolicyDocumentParser
             var ports = y.List(portsField.Value, portsPath);
             if (ports is { Count: 0 })
             {
-                y.Error(portsField.Key, portsPath, "must not be empty (Membrane has no L7 rules, so a port rule needs ports)");
+                y.Error(portsField.Value, portsPath, "must not be empty (Membrane has no L7 rules, so a port rule needs ports)");
             }
             ports ??= [];
             for (var j = 0; j < ports.Count; j++)

@@ -16,7 +16,14 @@ internal sealed class YamlFields(string file, int document, List<PolicyParseErro
     public int Document { get; } = document;
     public int ErrorCount => errors.Count;
 
-    public void Error(YamlNode node, string path, string reason) => Error(node.Start, path, reason);
+    /// <summary>
+    /// Null values have no text of their own (<c>ports:</c> at the end of a line): an error about
+    /// one points at its key instead.
+    /// </summary>
+    private readonly Dictionary<YamlNode, YamlNode> _keyOfNullValue = new(ReferenceEqualityComparer.Instance);
+
+    public void Error(YamlNode node, string path, string reason) =>
+        Error(_keyOfNullValue.TryGetValue(node, out var key) ? key.Start : node.Start, path, reason);
 
     public void Error(Mark mark, string path, string reason) =>
         errors.Add(new PolicyParseError(File, Document, (int)mark.Line, (int)mark.Column, path, reason));
@@ -65,6 +72,10 @@ internal sealed class YamlFields(string file, int document, List<PolicyParseErro
             if (allowed.Contains(key))
             {
                 fields[key] = (keyNode, value);
+                if (IsNull(value))
+                {
+                    _keyOfNullValue[value] = keyNode;
+                }
             }
             else if (unsupported is not null && unsupported.TryGetValue(key, out var why))
             {

@@ -166,6 +166,28 @@ public sealed class PolicyResolver
         return new PolicyMapDiff([EndpointMapDiff.Between(id, old, null)]);
     }
 
+    /// <summary>
+    /// Runs several changes as one update and returns their combined diff — for example the
+    /// CIDR identities of an import followed by the new policies, so the kernel sees one
+    /// consistent step instead of intermediate maps.
+    /// </summary>
+    public PolicyMapDiff Batch(Action<PolicyResolver> changes)
+    {
+        var before = new Dictionary<ulong, EndpointPolicyMap>(_maps);
+        changes(this);
+        var diffs = new List<EndpointMapDiff>();
+        foreach (var id in before.Keys.Union(_maps.Keys).Order())
+        {
+            before.TryGetValue(id, out var old);
+            _maps.TryGetValue(id, out var now);
+            if (!ReferenceEquals(old, now) && EndpointMapDiff.Between(id, old, now) is { IsEmpty: false } diff)
+            {
+                diffs.Add(diff);
+            }
+        }
+        return new PolicyMapDiff(diffs);
+    }
+
     /// <summary>The selector cache: each peer selector, the identities it selects, the rules using it.</summary>
     public IReadOnlyList<SelectorInfo> Selectors() =>
         [.. _selectors.Values.Select(s => new SelectorInfo(s.Selector.ToString()!, [.. s.Selected], [.. s.Users]))
