@@ -79,15 +79,17 @@ public sealed partial class PolicyDocumentParser
 
     private void ParseSource(PolicySource source, List<PolicyParseError> errors, List<(PolicyResource, Named, YamlFields)> policies)
     {
-        if (CheckAliasExpansion(source) is { } tooBig)
-        {
-            errors.Add(tooBig);
-            return;
-        }
         var stream = new YamlStream();
+        var parser = new AliasBudgetParser(new Parser(new StringReader(source.Text)), MaxExpandedNodes);
         try
         {
-            stream.Load(new StringReader(source.Text));
+            stream.Load(parser);
+        }
+        catch (AliasBudgetParser.BudgetExceededException e)
+        {
+            errors.Add(new PolicyParseError(source.Name, parser.Document, (int)e.Start.Line, (int)e.Start.Column, "",
+                $"the document expands to more than {MaxExpandedNodes} nodes through YAML aliases"));
+            return;
         }
         catch (YamlException e)
         {
@@ -113,86 +115,12 @@ public sealed partial class PolicyDocumentParser
     }
 
     /// <summary>
-    /// How many nodes a document may have once aliases are expanded. The representation model
+    /// How many nodes a document may have once aliases are expanded (<see cref="AliasBudgetParser"/>). The representation model
     /// shares an aliased node instead of copying it, but the parser walks every reference, so a
     /// few nested aliases ("billion laughs") would otherwise cost exponential time; go-yaml,
     /// which Kubernetes uses, refuses such documents for the same reason.
     /// </summary>
     internal const long MaxExpandedNodes = 100_000;
-
-    /// <summary>
-    /// Walks the event stream before anything is built and refuses a document whose aliases
-    /// expand it beyond <see cref="MaxExpandedNodes"/>. Nothing else may run first: YamlDotNet
-    /// hashes mapping keys deeply while loading, so an aliased complex key is already
-    /// exponential inside <c>YamlStream.Load</c>.
-    /// </summary>
-    private static PolicyParseError? CheckAliasExpansion(PolicySource source)
-    {
-        var parser = new Parser(new StringReader(source.Text));
-        var anchors = new Dictionary<string, long>(StringComparer.Ordinal);
-        var open = new Stack<(AnchorName Anchor, long Size)>();
-        var document = 0;
-        long expanded = 0;
-        // expanded counts every node as if aliases were copies; each open collection's size
-        // is kept so an anchor on it knows what an alias to it adds.
-        void AddToParent(long n)
-        {
-            if (open.TryPop(out var parent))
-            {
-                open.Push((parent.Anchor, Math.Min(parent.Size + n, MaxExpandedNodes + 1)));
-            }
-        }
-        try
-        {
-            while (parser.MoveNext())
-            {
-                var current = parser.Current!;
-                switch (current)
-                {
-                    case DocumentStart:
-                        document++;
-                        expanded = 0;
-                        anchors.Clear(); // anchors are local to a document (YAML 1.2 §3.2.2.2)
-                        break;
-                    case Scalar scalar:
-                        if (!scalar.Anchor.IsEmpty)
-                        {
-                            anchors[scalar.Anchor.Value] = 1;
-                        }
-                        expanded++;
-                        AddToParent(1);
-                        break;
-                    case AnchorAlias alias:
-                        var aliased = anchors.GetValueOrDefault(alias.Value.Value, 1);
-                        expanded += aliased;
-                        AddToParent(aliased);
-                        break;
-                    case SequenceStart or MappingStart:
-                        open.Push((((NodeEvent)current).Anchor, 1));
-                        expanded++;
-                        break;
-                    case SequenceEnd or MappingEnd when open.Count > 0:
-                        var (anchor, size) = open.Pop();
-                        if (!anchor.IsEmpty)
-                        {
-                            anchors[anchor.Value] = size;
-                        }
-                        AddToParent(size);
-                        break;
-                }
-                if (expanded > MaxExpandedNodes)
-                {
-                    return new PolicyParseError(source.Name, document, (int)current.Start.Line, (int)current.Start.Column, "",
-                        $"the document expands to more than {MaxExpandedNodes} nodes through YAML aliases");
-                }
-            }
-        }
-        catch (YamlException)
-        {
-            // A syntax error: loading reports it with its position.
-        }
-        return null;
-    }
 
     private static readonly string[] s_topFields = ["apiVersion", "kind", "metadata", "spec", "specs", "items", "status"];
 
