@@ -107,6 +107,8 @@ public class ParserExamplesTests
         Assert.Equal("80/TCP 8000-8080/TCP 8000-8080/UDP 53/UDP", Ports(rule));
         // A leading '---' starts the first document; the trailing one adds an empty document.
         Assert.Equal(1, p.Location.Document);
+        Assert.StartsWith("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\n", p.SourceText);
+        Assert.EndsWith("        protocol: udp\n", p.SourceText);
     }
 
     [Fact]
@@ -327,6 +329,10 @@ public class ParserExamplesTests
             metadata: {resourceVersion: ""}
             """);
         Assert.Equal(["x/a", "x/b"], policies.Select(p => p.Key.ToString()));
+        // Each item's text stands on its own and parses back to the same policy.
+        Assert.Equal("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: b, namespace: x}\nspec: {podSelector: {}}\n", policies[1].SourceText);
+        var again = ParseOk(policies[0].SourceText);
+        Assert.Equal(policies[0].Specs[0].Subject, Assert.Single(again).Specs[0].Subject);
     }
 
     [Fact]
@@ -339,6 +345,7 @@ public class ParserExamplesTests
         Assert.True(import.Succeeded, import.ErrorText);
         Assert.Equal(["p1", "p2"], import.Policies.Select(p => p.Key.Name));
         Assert.Equal(("one.yaml", 2, 4), (import.Policies[0].Location.File, import.Policies[0].Location.Document, import.Policies[0].Location.Line));
+        Assert.Equal("apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p1}\nspec: {endpointSelector: {}}\n", import.Policies[0].SourceText);
     }
 
     [Fact]

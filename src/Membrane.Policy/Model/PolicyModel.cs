@@ -293,8 +293,9 @@ public sealed record PolicySpec(PolicyKey Policy, string Path, EndpointSelector 
 /// <param name="Key">Namespace and name.</param>
 /// <param name="Kind">Its kind.</param>
 /// <param name="Location">Where its document starts.</param>
+/// <param name="SourceText">The YAML it was written as (for <c>policy get --output yaml</c>).</param>
 /// <param name="Specs">Its rule sets.</param>
-public sealed record PolicyResource(PolicyKey Key, PolicyKind Kind, SourceLocation Location, IReadOnlyList<PolicySpec> Specs)
+public sealed record PolicyResource(PolicyKey Key, PolicyKind Kind, SourceLocation Location, string SourceText, IReadOnlyList<PolicySpec> Specs)
 {
     /// <summary>Every rule of every spec.</summary>
     public IEnumerable<PolicyRule> Rules => Specs.SelectMany(s => s.Rules);

@@ -18,8 +18,15 @@ internal sealed class AliasBudgetParser(IParser inner, long budget) : IParser
         : YamlException(start, end, "the document expands to too many nodes through aliases");
 
     private readonly Dictionary<string, long> _anchors = new(StringComparer.Ordinal);
-    private readonly Stack<(AnchorName Anchor, long Size)> _open = new();
+    private readonly Stack<(AnchorName Anchor, long Size, long StartIndex)> _open = new();
     private long _expanded;
+
+    /// <summary>
+    /// Where each mapping or sequence ends, by the character index where it starts. The
+    /// representation model keeps only a node's start, and the policy's own text
+    /// (<c>PolicyResource.SourceText</c>) needs both.
+    /// </summary>
+    public Dictionary<long, long> CollectionEnds { get; } = [];
 
     /// <summary>The current document, 1-based.</summary>
     public int Document { get; private set; }
@@ -52,11 +59,12 @@ internal sealed class AliasBudgetParser(IParser inner, long budget) : IParser
                 Count(_anchors.GetValueOrDefault(alias.Value.Value, 1));
                 break;
             case SequenceStart or MappingStart:
-                _open.Push((((NodeEvent)current).Anchor, 1));
+                _open.Push((((NodeEvent)current).Anchor, 1, current.Start.Index));
                 _expanded++;
                 break;
             case SequenceEnd or MappingEnd when _open.Count > 0:
-                var (anchor, size) = _open.Pop();
+                var (anchor, size, startIndex) = _open.Pop();
+                CollectionEnds[startIndex] = current.End.Index;
                 if (!anchor.IsEmpty)
                 {
                     _anchors[anchor.Value] = size;
@@ -82,7 +90,7 @@ internal sealed class AliasBudgetParser(IParser inner, long budget) : IParser
     {
         if (_open.TryPop(out var parent))
         {
-            _open.Push((parent.Anchor, Math.Min(parent.Size + nodes, budget + 1)));
+            _open.Push((parent.Anchor, Math.Min(parent.Size + nodes, budget + 1), parent.StartIndex));
         }
     }
 }

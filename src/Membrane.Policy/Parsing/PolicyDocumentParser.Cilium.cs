@@ -87,7 +87,7 @@ public sealed partial class PolicyDocumentParser
         {
             return null;
         }
-        return (new PolicyResource(key, PolicyKind.CiliumNetworkPolicy, y.Location(node), specs), m.Named);
+        return (new PolicyResource(key, PolicyKind.CiliumNetworkPolicy, y.Location(node), y.SourceText(node), specs), m.Named);
     }
 
     private static PolicySpec? ParseCiliumRule(YamlFields y, YamlNode node, string path, PolicyKey key)

@@ -35,7 +35,7 @@ public sealed partial class PolicyDocumentParser
         {
             return null;
         }
-        return (new PolicyResource(key, PolicyKind.NetworkPolicy, y.Location(node), [spec]), m.Named);
+        return (new PolicyResource(key, PolicyKind.NetworkPolicy, y.Location(node), y.SourceText(node), [spec]), m.Named);
     }
 
     private static PolicySpec? ParseNetworkPolicySpec(YamlFields y, YamlNode node, string path, PolicyKey key)

@@ -106,7 +106,7 @@ public sealed partial class PolicyDocumentParser
                 // An empty document (a leading or trailing '---', comments only): kubectl skips these too.
                 continue;
             }
-            var fields = new YamlFields(source.Name, i + 1, errors);
+            var fields = new YamlFields(source.Name, i + 1, source.Text, parser.CollectionEnds, errors);
             foreach (var parsed in ParseObject(fields, root, ""))
             {
                 policies.Add((parsed.Policy, parsed.Name, fields));

@@ -10,7 +10,8 @@ namespace Membrane.Policy.Parsing;
 /// path and the node it looked at, so an error carries a line and column. Reads never throw;
 /// a failed read records an error and returns null.
 /// </summary>
-internal sealed class YamlFields(string file, int document, List<PolicyParseError> errors)
+internal sealed class YamlFields(string file, int document, string text, IReadOnlyDictionary<long, long> collectionEnds,
+    List<PolicyParseError> errors)
 {
     public string File { get; } = file;
     public int Document { get; } = document;
@@ -27,6 +28,28 @@ internal sealed class YamlFields(string file, int document, List<PolicyParseErro
 
     public void Error(Mark mark, string path, string reason) =>
         errors.Add(new PolicyParseError(File, Document, (int)mark.Line, (int)mark.Column, path, reason));
+
+    /// <summary>
+    /// The text a node was written as, re-indented so that it stands on its own (an item of a
+    /// List starts at column 3, its following lines two spaces further in than it).
+    /// </summary>
+    public string SourceText(YamlNode node)
+    {
+        var start = (int)Math.Clamp(node.Start.Index, 0, text.Length);
+        var end = (int)Math.Clamp(collectionEnds.GetValueOrDefault(node.Start.Index, node.End.Index), start, text.Length);
+        var indent = (int)node.Start.Column - 1;
+        var lines = text[start..end].TrimEnd().Split('\n');
+        for (var i = 1; i < lines.Length; i++)
+        {
+            var strip = 0;
+            while (strip < indent && strip < lines[i].Length && lines[i][strip] == ' ')
+            {
+                strip++;
+            }
+            lines[i] = lines[i][strip..];
+        }
+        return string.Join('\n', lines) + "\n";
+    }
 
     public SourceLocation Location(YamlNode node) => new(File, Document, (int)node.Start.Line, (int)node.Start.Column);
 
