@@ -29,6 +29,7 @@ public class AgreementTests
         Gen.Const($"{p}CIDRSet: [{{cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]"),
         Gen.Const($"{p}CIDR: [10.1.0.0/16]"),
         Gen.Const($"{p}CIDR: [0.0.0.0/0]"),
+        Gen.Const($"{p}CIDRSet: [{{cidr: \"fd00::/8\", except: [\"fd00:1::/32\"]}}]"),
         Gen.Const(""));
 
     private static readonly Gen<string> GenPorts = Gen.OneOfConst(
@@ -36,7 +37,8 @@ public class AgreementTests
         "toPorts: [{ports: [{port: \"80\", protocol: TCP}]}]",
         "toPorts: [{ports: [{port: \"1000\", endPort: 1010}]}]",
         "toPorts: [{ports: [{port: \"0\", protocol: UDP}, {port: \"22\", protocol: TCP}]}]",
-        "icmps: [{fields: [{type: 8}]}]");
+        "icmps: [{fields: [{type: 8}]}]",
+        "icmps: [{fields: [{type: EchoRequest, family: IPv6}, {type: 0}]}]");
 
     private static Gen<string> GenCiliumRule(string section) =>
         Gen.Select(GenPeers(section.StartsWith("ingress", StringComparison.Ordinal) ? "from" : "to"), GenPorts)
@@ -101,10 +103,13 @@ public class AgreementTests
         (PolicyIdentity.ForCidr(0x1000001, IPNetwork.Parse("10.0.0.0/8")), IPAddress.Parse("10.200.0.1")),
         (PolicyIdentity.ForCidr(0x1000002, IPNetwork.Parse("10.1.0.0/16")), IPAddress.Parse("10.1.2.3")),
         (PolicyIdentity.ForCidr(0x1000003, IPNetwork.Parse("0.0.0.0/0")), IPAddress.Parse("203.0.113.9")),
+        (PolicyIdentity.ForCidr(0x1000004, IPNetwork.Parse("fd00::/8")), IPAddress.Parse("fd12::1")),
+        (PolicyIdentity.ForCidr(0x1000005, IPNetwork.Parse("fd00:1::/32")), IPAddress.Parse("fd00:1::7")),
     ];
 
     private static readonly (byte Protocol, int Port)[] Packets =
-        [(IpProtocol.Tcp, 80), (IpProtocol.Tcp, 1005), (IpProtocol.Udp, 1005), (IpProtocol.Udp, 53), (IpProtocol.Tcp, 22), (IpProtocol.Icmp, 8), (IpProtocol.Icmp, 0)];
+        [(IpProtocol.Tcp, 80), (IpProtocol.Tcp, 1005), (IpProtocol.Udp, 1005), (IpProtocol.Udp, 53), (IpProtocol.Tcp, 22), (IpProtocol.Icmp, 8), (IpProtocol.Icmp, 0),
+         (IpProtocol.IcmpV6, 128), (47, 0)];
 
     [Fact]
     public void Resolved_maps_agree_with_the_evaluator_in_every_cell()

@@ -187,8 +187,7 @@ public sealed partial class PolicyDocumentParser
         var before = y.ErrorCount;
         var p = direction == TrafficDirection.Ingress ? "from" : "to";
         string[] l3 = [$"{p}Endpoints", $"{p}Entities", $"{p}CIDR", $"{p}CIDRSet"];
-        var unsupported = s_l3Unsupported.Where(kv => kv.Key.StartsWith(p, StringComparison.Ordinal) || kv.Key == "authentication"
-                || (kv.Key == "toFQDNs" && direction == TrafficDirection.Egress))
+        var unsupported = s_l3Unsupported.Where(kv => kv.Key.StartsWith(p, StringComparison.Ordinal) || kv.Key == "authentication")
             .ToDictionary(kv => kv.Key, kv => kv.Value);
         // Fields of the other direction (fromEndpoints in egress) are plain unknown fields.
         var fields = y.Object(node, path, [.. l3, "toPorts", "icmps"], unsupported);
