@@ -212,6 +212,36 @@ public sealed class EndpointLabelsTests : IDisposable
     }
 
     [Fact]
+    public async Task ACommitThatFailsAfterTheKernelTookTheNewIdentityPutsTheOldOneBack()
+    {
+        var added = await _manager.AddAsync(Add("c1", "shop"), default);
+        var before = Snapshot();
+        // A deferred foreign key is checked at COMMIT: a trigger that breaks one on every label
+        // change makes the commit itself fail, after every step of the transaction (the kernel
+        // write last) has succeeded.
+        using (var sql = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_store.DatabasePath};Pooling=False"))
+        {
+            sql.Open();
+            using var command = sql.CreateCommand();
+            command.CommandText = """
+                CREATE TABLE test_parent (id INTEGER PRIMARY KEY);
+                CREATE TABLE test_child (parent INTEGER REFERENCES test_parent (id) DEFERRABLE INITIALLY DEFERRED);
+                CREATE TRIGGER test_fail_commit AFTER UPDATE OF labels ON endpoints BEGIN INSERT INTO test_child VALUES (42); END;
+                """;
+            command.ExecuteNonQuery();
+        }
+
+        var error = await Assert.ThrowsAsync<AgentException>(() => _manager.ChangeLabelsAsync(added.EndpointId, Change(["app"], "app=db"), default));
+        Assert.Equal(ErrorCodes.IoFailure, error.Code);
+        Assert.StartsWith($"failed to change the labels of endpoint {added.EndpointId}: the state database refused the change: ", error.Message, StringComparison.Ordinal);
+        Assert.Contains("FOREIGN KEY constraint failed", error.Message, StringComparison.Ordinal);
+        Assert.Equal(
+            [$"set-identity {added.HostInterface} {ReservedIdentity.FirstAllocated + 1}", $"set-identity {added.HostInterface} {ReservedIdentity.FirstAllocated}"],
+            _datapath.Calls.Where(c => c.StartsWith("set-identity", StringComparison.Ordinal)));
+        Assert.Equal(before, Snapshot()); // the kernel has the old identity again
+    }
+
+    [Fact]
     public async Task AnEndpointWithoutADatapathEntryKeepsItsLabels()
     {
         var added = await _manager.AddAsync(Add("c1", "shop"), default);

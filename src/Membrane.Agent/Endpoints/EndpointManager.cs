@@ -308,7 +308,8 @@ public sealed class EndpointManager
     /// <exception cref="AgentException">
     /// Unknown endpoint (code 3), a bad request (code 102: label syntax, a <c>reserved:</c> label,
     /// the namespace label, removing a label that is not set, changing a value without removing
-    /// it), an endpoint being created or deleted (code 11), or the kernel refused (code 101).
+    /// it), an endpoint being created or deleted (code 11), the kernel refused (code 101), or the
+    /// state database refused the commit (code 5).
     /// Nothing has changed in any of these cases.
     /// </exception>
     public async Task<EndpointLabelsResponse> ChangeLabelsAsync(long id, EndpointLabelsRequest request, CancellationToken ct)
@@ -336,19 +337,31 @@ public sealed class EndpointManager
                 return LabelsResponse(row, row, identityAllocated: false);
             }
 
-            var (updated, allocated) = _store.Write(tx =>
+            EndpointRecord updated;
+            bool allocated;
+            try
             {
-                var allocated = _identities.Lookup(after) is null;
-                var identity = _identities.Acquire(tx, after);
-                var updated = row with { Labels = after.ToString(), Identity = identity };
-                tx.UpdateEndpoint(updated);
-                _identities.Release(tx, row.Identity);
-                if (identity != row.Identity)
+                (updated, allocated) = _store.Write(tx =>
                 {
-                    SetKernelIdentity(op, row, identity, tx);
-                }
-                return (updated, allocated);
-            });
+                    var isNew = _identities.Lookup(after) is null;
+                    var identity = _identities.Acquire(tx, after);
+                    var moved = row with { Labels = after.ToString(), Identity = identity };
+                    tx.UpdateEndpoint(moved);
+                    _identities.Release(tx, row.Identity);
+                    if (identity != row.Identity)
+                    {
+                        SetKernelIdentity(op, row, identity, tx);
+                    }
+                    return (moved, isNew);
+                });
+            }
+            catch (Microsoft.Data.Sqlite.SqliteException e)
+            {
+                // Nothing of the transaction remains (AgentStore.Write rolled it back, and the undo
+                // of the kernel write ran with it).
+                throw new AgentException(ErrorCodes.IoFailure, $"failed to {op}: the state database refused the change: {e.Message}; nothing was changed",
+                    e.GetType().Name, e);
+            }
             // Policy: this is where the policy engine (issue 6, "Policy") will be told that
             // endpoint {id} moved from identity row.Identity to updated.Identity (and, when
             // `allocated`, that a new identity exists), so that selectors are matched against it
