@@ -125,7 +125,7 @@ public class ParserErrorTests
         var few = new PolicyDocumentParser(maxErrors: 2).Parse("f.yaml", yaml);
         Assert.Equal(2, few.Errors.Length);
         Assert.True(few.ErrorsTruncated);
-        Assert.EndsWith("(more errors not shown)", few.ErrorText);
+        Assert.EndsWith("(stopped after 2 errors; there may be more)", few.ErrorText);
     }
 
     [Fact]

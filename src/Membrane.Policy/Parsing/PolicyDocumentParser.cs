@@ -73,7 +73,8 @@ public sealed partial class PolicyDocumentParser
             }
         }
         CheckDuplicates(policies);
-        var truncated = errors.Count > MaxErrors;
+        // At the limit the parser stops looking, so there may be more than it reports.
+        var truncated = errors.Count >= MaxErrors;
         return new PolicyImport([.. policies.Select(p => p.Policy)], [.. errors.Take(MaxErrors)], truncated);
     }
 

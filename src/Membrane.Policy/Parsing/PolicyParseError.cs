@@ -44,7 +44,7 @@ public sealed class PolicyImport
     /// <summary>The errors, in file and document order (at most the parser's limit).</summary>
     public ImmutableArray<PolicyParseError> Errors { get; }
 
-    /// <summary>Whether more errors were found than <see cref="Errors"/> holds.</summary>
+    /// <summary>Whether the parser stopped at its error limit (there may be more errors than <see cref="Errors"/> holds).</summary>
     public bool ErrorsTruncated { get; }
 
     /// <summary>Whether the import can be applied.</summary>
@@ -52,5 +52,5 @@ public sealed class PolicyImport
 
     /// <summary>All errors as one message, one per line.</summary>
     public string ErrorText =>
-        string.Join('\n', Errors.Select(e => e.ToString())) + (ErrorsTruncated ? "\n(more errors not shown)" : "");
+        string.Join('\n', Errors.Select(e => e.ToString())) + (ErrorsTruncated ? $"\n(stopped after {Errors.Length} errors; there may be more)" : "");
 }
