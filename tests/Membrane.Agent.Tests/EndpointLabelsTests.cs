@@ -242,6 +242,20 @@ public sealed class EndpointLabelsTests : IDisposable
     }
 
     [Fact]
+    public async Task ARestartAfterACrashBetweenTheKernelWriteAndTheCommitPutsTheStoredIdentityBack()
+    {
+        var added = await _manager.AddAsync(Add("c1", "shop"), default);
+        var stored = _manager.Get(added.EndpointId)!.Identity;
+        // What a SIGKILL between SetIdentity and COMMIT leaves: the kernel has a number the store never recorded.
+        _datapath.Kernel[added.HostInterface] = _datapath.Kernel[added.HostInterface] with { Identity = stored + 1 };
+
+        Reopen();
+        await _manager.RestoreAsync(default);
+        Assert.Equal(stored, KernelIdentity(added));
+        Assert.Equal(EndpointStates.Ready, _manager.Get(added.EndpointId)!.State);
+    }
+
+    [Fact]
     public async Task AnEndpointWithoutADatapathEntryKeepsItsLabels()
     {
         var added = await _manager.AddAsync(Add("c1", "shop"), default);

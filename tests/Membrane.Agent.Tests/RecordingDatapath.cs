@@ -125,7 +125,10 @@ public sealed class RecordingDatapath : IEndpointDatapath
         {
             return Task.FromException<IReadOnlyList<string>>(failure);
         }
-        IReadOnlyList<string> problems = Kernel.ContainsKey(spec.HostInterface) ? [] : [$"veth {spec.HostInterface} does not exist"];
+        // As the real check (EndpointPlumber.Check) does, the entry's identity must be the record's.
+        IReadOnlyList<string> problems = !Kernel.TryGetValue(spec.HostInterface, out var made) ? [$"veth {spec.HostInterface} does not exist"]
+            : made.Identity != spec.Identity ? [$"endpoint entry has identity {made.Identity}, expected {spec.Identity}"]
+            : [];
         return Task.FromResult(problems);
     }
 }

@@ -548,6 +548,10 @@ public sealed class EndpointManager
                 continue;
             }
             var problems = await CheckDatapathAsync(row, ct).ConfigureAwait(false);
+            if (problems.Count > 0 && RestoreIdentity(row))
+            {
+                problems = await CheckDatapathAsync(row, ct).ConfigureAwait(false);
+            }
             var repaired = row with { State = EndpointStates.Ready };
             if (problems.Count > 0)
             {
@@ -572,6 +576,37 @@ public sealed class EndpointManager
         }
         _logger.LogInformation("restored {Count} endpoints ({Finished} half-done ones removed, {Rebuilt} rebuilt, {Broken} not ready)",
             rows.Count - finished, finished, rebuilt, broken);
+    }
+
+    /// <summary>
+    /// Puts the stored identity back into the endpoint's datapath entry when the kernel holds
+    /// another one: an agent killed between the kernel write of a label change and its commit
+    /// leaves the new identity in the kernel and the old one in the store, which is the truth
+    /// (the change was never acknowledged). True when the entry had to be rewritten.
+    /// </summary>
+    private bool RestoreIdentity(EndpointRecord row)
+    {
+        if (row.HostIfIndex == 0)
+        {
+            return false;
+        }
+        try
+        {
+            var previous = _datapath.SetIdentity(Made(row), row.Identity);
+            if (previous == row.Identity)
+            {
+                return false;
+            }
+            _logger.LogWarning("restore: endpoint {Id}'s datapath entry had identity {Kernel}; set back to {Identity} as stored", row.Id, previous, row.Identity);
+            return true;
+        }
+        catch (Exception e)
+        {
+            // No entry at all, or the kernel refused: the check's problems stand, and the
+            // rebuild below decides what to do with them.
+            _logger.LogDebug(e, "restore: endpoint {Id}: its identity could not be rewritten", row.Id);
+            return false;
+        }
     }
 
     /// <summary>
