@@ -120,10 +120,11 @@ public class AgreementTests
             .Concat(CidrIdentities.Select(c => (c.Identity.Id, Peer: new PolicyPeer(c.Identity.Labels, c.Address))))
             .ToArray();
         var endpoints = PodIdentities.Select(i => new PolicyEndpoint(i.Id - 255, i.Labels)).ToArray();
-        GenPolicySet.Sample(yaml =>
+        Gen.Select(GenPolicySet, Gen.Bool).Sample((yaml, allowLocalhost) =>
         {
             var policies = Snapshot(yaml);
-            var resolver = new PolicyResolver(policies, [.. PodIdentities, .. CidrIdentities.Select(c => c.Identity)], endpoints);
+            var options = new PolicyOptions(allowLocalhost);
+            var resolver = new PolicyResolver(policies, [.. PodIdentities, .. CidrIdentities.Select(c => c.Identity)], endpoints, options);
             foreach (var endpoint in endpoints)
             {
                 var map = resolver.Maps[endpoint.Id];
@@ -133,7 +134,7 @@ public class AgreementTests
                     {
                         foreach (var (protocol, port) in Packets)
                         {
-                            var expected = PolicyEvaluator.EvaluateDirection(policies, new PolicyPeer(endpoint.Labels), peer, direction, protocol, port);
+                            var expected = PolicyEvaluator.EvaluateDirection(policies, new PolicyPeer(endpoint.Labels), peer, direction, protocol, port, options);
                             var actual = map.Lookup(id, protocol, port, direction, out _);
                             if ((actual == PolicyMapAction.Allow) != expected.Allowed)
                             {

@@ -230,6 +230,24 @@ public class EvaluatorTests
     }
 
     [Fact]
+    public void Allow_localhost_lets_the_host_in_unless_a_deny_names_it()
+    {
+        var host = new PolicyPeer(LabelSet.ForReserved("host"));
+        var policies = Policies(BackendFromFrontend);
+        var on = new PolicyOptions(AllowLocalhost: true);
+        Assert.False(PolicyEvaluator.Evaluate(policies, host, Backend, IpProtocol.Tcp, 10250).Allowed);
+        var probe = PolicyEvaluator.Evaluate(policies, host, Backend, IpProtocol.Tcp, 10250, on);
+        Assert.Equal(DirectionOutcome.AllowedFromHost, probe.Ingress.Outcome);
+        Assert.True(probe.Allowed);
+        Assert.False(PolicyEvaluator.Evaluate(policies, Db, Backend, IpProtocol.Tcp, 10250, on).Allowed);
+        // Egress towards the host is not covered.
+        var egress = Policies(BackendFromFrontend.Replace("ingress:", "egress:").Replace("fromEndpoints", "toEndpoints"));
+        Assert.False(PolicyEvaluator.Evaluate(egress, Backend, host, IpProtocol.Tcp, 10250, on).Allowed);
+        var denied = Policies(BackendFromFrontend + "\n  ingressDeny:\n  - fromEntities: [host]\n");
+        Assert.Equal(DirectionOutcome.DeniedByRule, PolicyEvaluator.Evaluate(denied, host, Backend, IpProtocol.Tcp, 10250, on).Ingress.Outcome);
+    }
+
+    [Fact]
     public void Policies_select_endpoints_of_their_own_namespace_only()
     {
         var policies = Policies(BackendFromFrontend.Replace("{name: backend-ingress}", "{name: backend-ingress, namespace: prod}"));

@@ -1,4 +1,5 @@
 using System.Net;
+using Membrane.Policy.Evaluation;
 using Membrane.Policy.Identities;
 using Membrane.Policy.Labels;
 using Membrane.Policy.Model;
@@ -38,6 +39,9 @@ public class ResolverTests
             [new PolicyEndpoint(1, Frontend.Labels), new PolicyEndpoint(2, Backend.Labels)]);
         Assert.Equal("Ingress * ANY * Allow; Egress * ANY * Allow", Dump(resolver.Maps[1]));
         Assert.Equal("Ingress 256 TCP 8080 Allow; Ingress 256 UDP 9000-9003 Allow; Egress * ANY * Allow", Dump(resolver.Maps[2]));
+
+        var withHost = new PolicyResolver(resolver.Policies, Pods, [new PolicyEndpoint(2, Backend.Labels)], new PolicyOptions(AllowLocalhost: true));
+        Assert.Equal("Ingress 1 ANY * Allow; Ingress 256 TCP 8080 Allow; Ingress 256 UDP 9000-9003 Allow; Egress * ANY * Allow", Dump(withHost.Maps[2]));
     }
 
     [Fact]

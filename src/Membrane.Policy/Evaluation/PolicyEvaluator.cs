@@ -23,6 +23,8 @@ public enum DirectionOutcome
     Unrestricted,
     /// <summary>Selected, and at least one allow rule matched.</summary>
     Allowed,
+    /// <summary>Selected, no allow rule matched, but the peer is the local host and <see cref="PolicyOptions.AllowLocalhost"/> is set.</summary>
+    AllowedFromHost,
     /// <summary>Selected, and no allow rule matched (POLICY_DENIED).</summary>
     DeniedByDefault,
     /// <summary>A deny rule matched (POLICY_DENY); it beats every allow.</summary>
@@ -38,12 +40,13 @@ public sealed record DirectionVerdict(TrafficDirection Direction, DirectionOutco
     IReadOnlyList<string> SelectedBy)
 {
     /// <summary>Whether the direction lets the flow through.</summary>
-    public bool Allowed => Outcome is DirectionOutcome.Unrestricted or DirectionOutcome.Allowed;
+    public bool Allowed => Outcome is DirectionOutcome.Unrestricted or DirectionOutcome.Allowed or DirectionOutcome.AllowedFromHost;
 
     public override string ToString() => Outcome switch
     {
         DirectionOutcome.Unrestricted => $"{Direction}: unrestricted (no policy selects the endpoint)",
         DirectionOutcome.DeniedByDefault => $"{Direction}: DENIED, no allow rule matched (selected by {string.Join(", ", SelectedBy)})",
+        DirectionOutcome.AllowedFromHost => $"{Direction}: ALLOWED, from the local host (allow-localhost)",
         _ => $"{Direction}: {(Allowed ? "ALLOWED" : "DENIED")} by {string.Join(", ", Rules)}",
     };
 }
@@ -80,16 +83,17 @@ public sealed record PolicyVerdict(DirectionVerdict Egress, DirectionVerdict Ing
 public static class PolicyEvaluator
 {
     /// <summary>Judges a flow from <paramref name="source"/> to <paramref name="destination"/>.</summary>
-    public static PolicyVerdict Evaluate(PolicySnapshot policies, PolicyPeer source, PolicyPeer destination, byte protocol, int port) =>
-        new(EvaluateDirection(policies, source, destination, TrafficDirection.Egress, protocol, port),
-            EvaluateDirection(policies, destination, source, TrafficDirection.Ingress, protocol, port));
+    public static PolicyVerdict Evaluate(PolicySnapshot policies, PolicyPeer source, PolicyPeer destination, byte protocol, int port,
+        PolicyOptions? options = null) =>
+        new(EvaluateDirection(policies, source, destination, TrafficDirection.Egress, protocol, port, options),
+            EvaluateDirection(policies, destination, source, TrafficDirection.Ingress, protocol, port, options));
 
     /// <summary>
     /// Judges one direction of <paramref name="endpoint"/>'s policy: its egress towards
     /// <paramref name="peer"/>, or its ingress from <paramref name="peer"/>.
     /// </summary>
     public static DirectionVerdict EvaluateDirection(PolicySnapshot policies, PolicyPeer endpoint, PolicyPeer peer,
-        TrafficDirection direction, byte protocol, int port)
+        TrafficDirection direction, byte protocol, int port, PolicyOptions? options = null)
     {
         var enforcing = new List<string>();
         var allows = new List<RuleOrigin>();
@@ -120,6 +124,13 @@ public static class PolicyEvaluator
         {
             return new DirectionVerdict(direction, DirectionOutcome.Unrestricted, allows, enforcing);
         }
-        return new DirectionVerdict(direction, allows.Count > 0 ? DirectionOutcome.Allowed : DirectionOutcome.DeniedByDefault, allows, enforcing);
+        if (allows.Count > 0)
+        {
+            return new DirectionVerdict(direction, DirectionOutcome.Allowed, allows, enforcing);
+        }
+        return new DirectionVerdict(direction,
+            direction == TrafficDirection.Ingress && (options ?? PolicyOptions.Default).AllowLocalhost && peer.Labels.IsReserved("host")
+                ? DirectionOutcome.AllowedFromHost : DirectionOutcome.DeniedByDefault,
+            allows, enforcing);
     }
 }

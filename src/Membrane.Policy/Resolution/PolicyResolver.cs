@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Membrane.Policy.Evaluation;
 using Membrane.Policy.Identities;
 using Membrane.Policy.Labels;
 using Membrane.Policy.Model;
@@ -54,8 +55,10 @@ public sealed class PolicyResolver
     /// A resolver over <paramref name="policies"/>, the reserved identities plus
     /// <paramref name="identities"/>, and <paramref name="endpoints"/>.
     /// </summary>
-    public PolicyResolver(PolicySnapshot? policies = null, IEnumerable<PolicyIdentity>? identities = null, IEnumerable<PolicyEndpoint>? endpoints = null)
+    public PolicyResolver(PolicySnapshot? policies = null, IEnumerable<PolicyIdentity>? identities = null, IEnumerable<PolicyEndpoint>? endpoints = null,
+        PolicyOptions? options = null)
     {
+        Options = options ?? PolicyOptions.Default;
         foreach (var identity in ReservedIdentities.All.Concat(identities ?? []))
         {
             _identities[identity.Id] = identity;
@@ -66,6 +69,9 @@ public sealed class PolicyResolver
         }
         SetPolicies(policies ?? PolicySnapshot.Empty);
     }
+
+    /// <summary>The agent-wide settings the maps follow.</summary>
+    public PolicyOptions Options { get; }
 
     /// <summary>The current map of every endpoint.</summary>
     public IReadOnlyDictionary<ulong, EndpointPolicyMap> Maps => _maps;
@@ -78,8 +84,8 @@ public sealed class PolicyResolver
 
     /// <summary>Computes every map from scratch: the specification the incremental updates must equal.</summary>
     public static IReadOnlyDictionary<ulong, EndpointPolicyMap> ResolveAll(PolicySnapshot policies, IEnumerable<PolicyIdentity> identities,
-        IEnumerable<PolicyEndpoint> endpoints) =>
-        new PolicyResolver(policies, identities, endpoints).Maps.ToDictionary(kv => kv.Key, kv => kv.Value);
+        IEnumerable<PolicyEndpoint> endpoints, PolicyOptions? options = null) =>
+        new PolicyResolver(policies, identities, endpoints, options).Maps.ToDictionary(kv => kv.Key, kv => kv.Value);
 
     /// <summary>Replaces the policies.</summary>
     public PolicyMapDiff SetPolicies(PolicySnapshot policies)
@@ -245,6 +251,12 @@ public sealed class PolicyResolver
             {
                 // Unrestricted: Cilium's allow-all key for a direction without enforcement.
                 entries[new PolicyMapKey(0, IpProtocol.Any, PortRange.All, direction)] = PolicyMapAction.Allow;
+            }
+            else if (direction == TrafficDirection.Ingress && Options.AllowLocalhost)
+            {
+                // Cilium's allow-localhost: an allow for the host identity; a deny on the same
+                // key (or any matching deny) still wins.
+                entries[new PolicyMapKey(ReservedIdentities.Host, IpProtocol.Any, PortRange.All, direction)] = PolicyMapAction.Allow;
             }
             foreach (var rule in specs.SelectMany(s => s.Rules))
             {
