@@ -11,8 +11,8 @@
  *   2. drop a source IP or MAC that is not the endpoint's own      (here)
  *   3. service VIP -> backend, DNAT                                (later issue: lb.h)
  *   4. conntrack: classify and track the connection                (here: conntrack.h)
- *   5. the peer's identity: local endpoint, else ipcache, else world (local part here)
- *   6. egress policy of the source, ingress policy of a local destination (later: policy.h)
+ *   5. the peer's identity: local endpoint, else ipcache, else world  (here: policy.h)
+ *   6. egress policy of the source, ingress policy of a local destination (here: policy.h)
  *   7. forward: local pod -> bpf_redirect_peer; else the node's stack (here; VXLAN later)
  * The later steps slot into handle_ipv4/handle_ipv6 between the source check and
  * forward_ip(), where the comments "step N" mark them.
@@ -33,6 +33,7 @@
 #include "lib/metrics.h"
 #include "lib/ndisc.h"
 #include "lib/parse.h"
+#include "lib/policy.h"
 #include "lib/redirect.h"
 
 /* Where the programs run, as the metrics key and drop records name it: the ingress and
@@ -58,6 +59,22 @@ static __always_inline int forward_ip(struct __sk_buff *skb, const struct packet
 	if (ret)
 		return account_drop(skb, info, FROM_POD_DIR, ret);
 	return account_forward(skb, info, FROM_POD_DIR, redirect_to_endpoint(dst));
+}
+
+/* Step 6: the first packet of a connection (and a later fragment, whose connection
+ * conntrack cannot see) needs the source's egress policy and, for a local destination, the
+ * destination's ingress policy. Returns 0 or the drop reason. */
+static __always_inline int judge_new(struct __sk_buff *skb, const struct packet_info *info, const struct ct_ctx *ct,
+				     const struct endpoint_info *src, const struct endpoint_info *dst, __u32 dst_identity)
+{
+	int ret;
+
+	if (ct->v.result != CT_RESULT_NEW && !info->later_fragment)
+		return 0;
+	ret = policy_check_packet(skb, src, POLICY_EGRESS, dst_identity, info);
+	if (!ret && dst)
+		ret = policy_check_packet(skb, dst, POLICY_INGRESS, src->identity, info);
+	return ret;
 }
 
 static __always_inline int handle_ipv4(struct __sk_buff *skb, const struct packet_info *info,
@@ -88,7 +105,10 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, const struct packe
 	/* Step 5: a local destination; ipcache and world come with the overlay. */
 	dst = endpoint_by_ipv4(ip->daddr);
 
-	/* Step 6 (egress policy of src, ingress policy of dst, for NEW connections) goes here. */
+	/* Step 6. */
+	ret = judge_new(skb, info, &ct, src, dst, dst ? dst->identity : ipcache_identity(4, &ct.k4.daddr));
+	if (ret)
+		return account_drop(skb, info, FROM_POD_DIR, ret);
 
 	ret = ct_commit(info, &ct, CT_ORIGIN_FROM_POD, src->identity);
 	if (ret)
@@ -191,7 +211,10 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb, const struct packe
 	/* Step 5. */
 	dst = endpoint_by_ipv6(ip6->daddr.in6_u.u6_addr32);
 
-	/* Step 6 (egress policy of src, ingress policy of dst, for NEW connections) goes here. */
+	/* Step 6. */
+	ret = judge_new(skb, info, &ct, src, dst, dst ? dst->identity : ipcache_identity(6, ct.k6.daddr));
+	if (ret)
+		return account_drop(skb, info, FROM_POD_DIR, ret);
 
 	ret = ct_commit(info, &ct, CT_ORIGIN_FROM_POD, src->identity);
 	if (ret)
@@ -276,7 +299,9 @@ SEC("tc")
 int to_pod(struct __sk_buff *skb)
 {
 	struct packet_info info;
+	struct endpoint_info *ep;
 	struct ct_ctx ct;
+	__u32 peer = IDENTITY_UNKNOWN;
 	int ret;
 
 	ret = parse_packet(skb, &info);
@@ -293,8 +318,17 @@ int to_pod(struct __sk_buff *skb)
 		return account_drop(skb, &info, TO_POD_DIR, ret);
 	if (ct.v.result == CT_RESULT_INVALID)
 		return account_drop(skb, &info, TO_POD_DIR, DROP_CT_INVALID);
-	/* The opener's identity (host, world, a remote pod) comes with the ipcache. */
-	ret = ct_commit(&info, &ct, CT_ORIGIN_TO_POD, 0);
+	/* The endpoint's ingress policy, for the opener's identity (the node, world, ...). */
+	if (ct.v.result == CT_RESULT_NEW || info.later_fragment) {
+		ep = endpoint_by_ifindex(skb->ifindex);
+		peer = info.l3 == 4 ? ipcache_identity(4, &ct.k4.saddr) : ipcache_identity(6, ct.k6.saddr);
+		if (ep) {
+			ret = policy_check_packet(skb, ep, POLICY_INGRESS, peer, &info);
+			if (ret)
+				return account_drop(skb, &info, TO_POD_DIR, ret);
+		}
+	}
+	ret = ct_commit(&info, &ct, CT_ORIGIN_TO_POD, peer);
 	if (ret)
 		return account_drop(skb, &info, TO_POD_DIR, ret);
 	return account_forward(skb, &info, TO_POD_DIR, TC_ACT_OK);

@@ -11,11 +11,13 @@ enum drop_reason {
 	REASON_FORWARDED = 0,     /* not a drop: the packet went on */
 	DROP_INVALID_PACKET = 1,  /* too short or malformed headers */
 	DROP_UNSUPPORTED_L3 = 2,  /* ethertype we do not handle (ARP is let through, not counted here) */
-	DROP_POLICY = 3,          /* the verdict map said drop */
+	DROP_POLICY = 3,          /* the test filter's verdict map said drop (test_filter.c) */
 	DROP_TTL_EXCEEDED = 4,    /* TTL / hop limit would reach 0 on decrement */
 	DROP_EXT_HDR_LIMIT = 5,   /* more IPv6 extension headers than we walk */
 	DROP_CT_INVALID = 6,      /* conntrack: fits no connection and cannot open one (conntrack.h) */
 	DROP_CT_MAP_FULL = 7,     /* conntrack: the new connection's entry could not be stored */
+	DROP_POLICY_DENIED = 8,   /* policy: an enforced direction and no rule allowed it (policy.h) */
+	DROP_POLICY_DENY = 9,     /* policy: a deny rule matched */
 };
 BTF_ANCHOR_ENUM(drop_reason);
 

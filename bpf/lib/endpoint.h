@@ -27,6 +27,8 @@ BTF_ANCHOR_ENUM(endpoint_drop_reason);
 enum endpoint_flags {
 	ENDPOINT_F_IPV4 = 1 << 0, /* ipv4 holds the endpoint's address */
 	ENDPOINT_F_IPV6 = 1 << 1, /* ipv6 holds the endpoint's address */
+	ENDPOINT_F_INGRESS_POLICY = 1 << 2, /* a policy rule selects the endpoint for ingress: default deny */
+	ENDPOINT_F_EGRESS_POLICY = 1 << 3,  /* likewise for egress */
 };
 BTF_ANCHOR_ENUM(endpoint_flags);
 

@@ -66,7 +66,7 @@ public sealed partial class Datapath : IDisposable
     public const string ToPodProgramName = "to_pod";
 
     /// <summary>The maps pinned (and adopted) with the programs, in the order the constructor takes them.</summary>
-    internal static readonly string[] PinnedMaps = ["endpoints", "endpoints_by_ip", "metrics", "events", "event_seq", "ct4", "ct6", "ct_config"];
+    internal static readonly string[] PinnedMaps = ["endpoints", "endpoints_by_ip", "metrics", "events", "event_seq", "ct4", "ct6", "ct_config", "policy_allow", "policy_deny", "ipcache"];
 
     /// <summary>The conntrack tables, which the options size before the object is loaded.</summary>
     private static readonly string[] ConntrackMaps = ["ct4", "ct6"];
@@ -90,6 +90,9 @@ public sealed partial class Datapath : IDisposable
         Conntrack4 = new BpfMap<Conntrack.CtKey4, Conntrack.CtEntry>(maps[5]);
         Conntrack6 = new BpfMap<Conntrack.CtKey6, Conntrack.CtEntry>(maps[6]);
         ConntrackConfig = new BpfMap<uint, Conntrack.CtConfig>(maps[7]);
+        PolicyAllow = new BpfMap<Policy.PolicyKey, Policy.PolicyEntry>(maps[8]);
+        PolicyDeny = new BpfMap<Policy.PolicyKey, Policy.PolicyEntry>(maps[9]);
+        Ipcache = new BpfMap<Policy.IpcacheKey, Policy.IpcacheEntry>(maps[10]);
     }
 
     /// <summary>The node's pin directory (&lt;pin root&gt;/&lt;node&gt;).</summary>
@@ -131,6 +134,15 @@ public sealed partial class Datapath : IDisposable
 
     /// <summary>The "ct_config" array: the lifetimes the datapath gives entries.</summary>
     public BpfMap<uint, Conntrack.CtConfig> ConntrackConfig { get; }
+
+    /// <summary>The "policy_allow" LPM trie (bpf/lib/policy.h); write it with <see cref="ReplacePolicy"/>.</summary>
+    public BpfMap<Policy.PolicyKey, Policy.PolicyEntry> PolicyAllow { get; }
+
+    /// <summary>The "policy_deny" LPM trie.</summary>
+    public BpfMap<Policy.PolicyKey, Policy.PolicyEntry> PolicyDeny { get; }
+
+    /// <summary>The "ipcache" LPM trie: CIDR → identity for peers that are not local endpoints.</summary>
+    public BpfMap<Policy.IpcacheKey, Policy.IpcacheEntry> Ipcache { get; }
 
     private BpfMap EventsMap { get; }
 

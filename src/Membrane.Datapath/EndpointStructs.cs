@@ -35,6 +35,10 @@ public enum EndpointFlags : uint
     [CTwin("ENDPOINT_F_IPV4")] HasIpv4 = 1,
     /// <summary><see cref="EndpointInfo.Ipv6"/> is valid.</summary>
     [CTwin("ENDPOINT_F_IPV6")] HasIpv6 = 2,
+    /// <summary>A policy rule selects the endpoint for ingress: what no entry allows is denied.</summary>
+    [CTwin("ENDPOINT_F_INGRESS_POLICY")] IngressPolicy = 4,
+    /// <summary>Likewise for egress.</summary>
+    [CTwin("ENDPOINT_F_EGRESS_POLICY")] EgressPolicy = 8,
 }
 
 /// <summary>Sixteen bytes (C: __u8[16] or __be32[4]).</summary>
@@ -128,7 +132,10 @@ public struct EndpointIpKey
 /// <param name="PodMac">The MAC of the pod's interface.</param>
 /// <param name="HostMac">The MAC of the host-side veth (the pod's gateway MAC).</param>
 /// <param name="Identity">The security identity.</param>
-public sealed record EndpointEntry(int Ifindex, IPAddress? Ipv4, IPAddress? Ipv6, PhysicalAddress PodMac, PhysicalAddress HostMac, uint Identity)
+/// <param name="IngressPolicy">A policy rule selects the endpoint for ingress (default deny there).</param>
+/// <param name="EgressPolicy">A policy rule selects the endpoint for egress.</param>
+public sealed record EndpointEntry(int Ifindex, IPAddress? Ipv4, IPAddress? Ipv6, PhysicalAddress PodMac, PhysicalAddress HostMac, uint Identity,
+    bool IngressPolicy = false, bool EgressPolicy = false)
 {
     /// <summary>The endpoint's addresses (IPv4 first).</summary>
     public IEnumerable<IPAddress> Addresses
@@ -147,12 +154,13 @@ public sealed record EndpointEntry(int Ifindex, IPAddress? Ipv4, IPAddress? Ipv6
     }
 
     /// <summary>Which addresses the entry has, as the map value's flags say it.</summary>
-    public EndpointFlags Flags => (Ipv4 is null ? EndpointFlags.None : EndpointFlags.HasIpv4) | (Ipv6 is null ? EndpointFlags.None : EndpointFlags.HasIpv6);
+    public EndpointFlags Flags => (Ipv4 is null ? EndpointFlags.None : EndpointFlags.HasIpv4) | (Ipv6 is null ? EndpointFlags.None : EndpointFlags.HasIpv6)
+        | (IngressPolicy ? EndpointFlags.IngressPolicy : EndpointFlags.None) | (EgressPolicy ? EndpointFlags.EgressPolicy : EndpointFlags.None);
 
     /// <summary>The map value for this entry.</summary>
     public EndpointInfo ToInfo()
     {
-        var info = new EndpointInfo { Ifindex = checked((uint)Ifindex), Identity = Identity };
+        var info = new EndpointInfo { Ifindex = checked((uint)Ifindex), Identity = Identity, Flags = Flags & (EndpointFlags.IngressPolicy | EndpointFlags.EgressPolicy) };
         if (Ipv4 is not null)
         {
             if (Ipv4.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
@@ -195,7 +203,9 @@ public sealed record EndpointEntry(int Ifindex, IPAddress? Ipv4, IPAddress? Ipv6
         return new EndpointEntry((int)info.Ifindex, v4, v6,
             new PhysicalAddress(((ReadOnlySpan<byte>)info.Mac).ToArray()),
             new PhysicalAddress(((ReadOnlySpan<byte>)info.HostMac).ToArray()),
-            info.Identity);
+            info.Identity,
+            (info.Flags & EndpointFlags.IngressPolicy) != 0,
+            (info.Flags & EndpointFlags.EgressPolicy) != 0);
     }
 
     private void WriteMac(PhysicalAddress mac, Span<byte> destination, string which)

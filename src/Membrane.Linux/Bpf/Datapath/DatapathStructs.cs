@@ -39,6 +39,10 @@ public enum DropReason : ushort
     [CTwin("DROP_CT_INVALID")] ConntrackInvalid = 6,
     /// <summary>Conntrack: the new connection's entry could not be stored.</summary>
     [CTwin("DROP_CT_MAP_FULL")] ConntrackMapFull = 7,
+    /// <summary>Policy: an enforced direction and no rule allowed the connection.</summary>
+    [CTwin("DROP_POLICY_DENIED")] PolicyDenied = 8,
+    /// <summary>Policy: a deny rule matched.</summary>
+    [CTwin("DROP_POLICY_DENY")] PolicyDeny = 9,
 }
 
 /// <summary>What the verdict map tells the program to do. C twin: enum verdict_action (bpf/lib/maps.h).</summary>

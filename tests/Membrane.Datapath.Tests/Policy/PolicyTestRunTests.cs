@@ -1,0 +1,247 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.NetworkInformation;
+using Membrane.Datapath.Policy;
+using Membrane.Datapath.Tests.Conntrack;
+using Membrane.Linux.Bpf;
+using Membrane.Linux.Bpf.Datapath;
+using Membrane.Packets;
+using static Membrane.Datapath.Tests.Conntrack.ConntrackKernelHarness;
+
+namespace Membrane.Datapath.Tests.Policy;
+
+/// <summary>
+/// Policy in the kernel (bpf/lib/policy.h) through BPF_PROG_TEST_RUN: the pod P (ifindex 1,
+/// identity 300) talks to X outside the node (through from_pod) and X to P (through to_pod);
+/// a second local endpoint Q (identity 400) takes locally delivered packets. Entries are
+/// written as the agent will write them (Datapath.ReplacePolicy, UpsertIpcache).
+/// </summary>
+[Collection("kernel")]
+public sealed class PolicyTestRunTests : IDisposable
+{
+    private const uint TcActRedirect = DatapathObjects.TcActRedirect;
+    private const int Pod = 1;
+    private const int Local = 4242;
+    private const uint PodIdentity = 300;
+    private const uint LocalIdentity = 400;
+    private static readonly Ipv4Address Local4 = Ipv4Address.Parse("198.18.0.20");
+    private readonly ConntrackKernelHarness _kernel = new();
+
+    public PolicyTestRunTests()
+    {
+        _kernel.Datapath.UpsertEndpoint(new EndpointEntry(Local, IPAddress.Parse(Local4.ToString()), null,
+            PhysicalAddress.Parse("02-00-00-00-00-20"), PhysicalAddress.Parse("02-00-00-00-01-20"), LocalIdentity));
+    }
+
+    public void Dispose() => _kernel.Dispose();
+
+    private Datapath Datapath => _kernel.Datapath;
+
+    private void Enforce(int ifindex, bool ingress, bool egress)
+    {
+        Assert.True(Datapath.TryGetEndpoint(ifindex, out var entry));
+        Datapath.UpsertEndpoint(entry with { IngressPolicy = ingress, EgressPolicy = egress });
+    }
+
+    private static PolicyMapEntry Allow(int ep, PolicyDirection dir, uint peer, byte proto, ushort from, ushort to, uint rule = 1) =>
+        new(ep, dir, peer, proto, from, to, Deny: false, rule);
+
+    private static PolicyMapEntry DenyEntry(int ep, PolicyDirection dir, uint peer, byte proto, ushort from, ushort to, uint rule = 2) =>
+        new(ep, dir, peer, proto, from, to, Deny: true, rule);
+
+    private ulong Drops(DropReason reason) => Datapath.PacketsFor((int)reason);
+
+    private uint SynFromPod(ushort port) => _kernel.Run(Tcp(4, true, 40000, port, TcpFlags.Syn), fromPod: true);
+
+    [SkippableFact]
+    public void AnEndpointNoRuleSelectsIsUnrestrictedAndASelectedDirectionIsDefaultDeny()
+    {
+        Assert.Equal(TcActOk, SynFromPod(80));
+        Enforce(Pod, ingress: false, egress: true);
+        Assert.Equal(TcActShot, SynFromPod(81));
+        Assert.Equal(1ul, Drops(DropReason.PolicyDenied));
+        // Only egress is enforced: the peer may still open connections toward the pod.
+        Assert.Equal(TcActOk, _kernel.Run(Tcp(4, false, 22, 40000, TcpFlags.Syn), fromPod: false));
+    }
+
+    [SkippableFact]
+    public void AllowEntriesMatchPeerProtocolAndPortRanges()
+    {
+        Enforce(Pod, ingress: false, egress: true);
+        var world = (uint)WellKnownIdentity.World;
+        Datapath.ReplacePolicy(Pod,
+        [
+            Allow(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 80, 80),
+            Allow(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 8000, 8080),
+            Allow(Pod, PolicyDirection.Egress, 0, IpProtocols.Udp, 53, 53),
+        ]);
+        Assert.Equal(TcActOk, SynFromPod(80));
+        Assert.Equal(TcActShot, SynFromPod(81));
+        Assert.Equal(TcActShot, SynFromPod(7999));
+        Assert.Equal(TcActOk, SynFromPod(8000));
+        Assert.Equal(TcActOk, SynFromPod(8047));
+        Assert.Equal(TcActOk, SynFromPod(8080));
+        Assert.Equal(TcActShot, SynFromPod(8081));
+        Assert.Equal(TcActOk, _kernel.Run(Udp(4, true, 5353, 53), fromPod: true)); // any peer
+        Assert.Equal(TcActShot, _kernel.Run(Udp(4, true, 5353, 54), fromPod: true));
+        Assert.Equal(TcActShot, _kernel.Run(Echo(4, true, true, 9), fromPod: true)); // no ICMP entry
+    }
+
+    [SkippableFact]
+    public void DenyBeatsAllowHoweverSpecificTheAllowIs()
+    {
+        Enforce(Pod, ingress: false, egress: true);
+        var world = (uint)WellKnownIdentity.World;
+        Datapath.ReplacePolicy(Pod,
+        [
+            Allow(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 443, 443),
+            Allow(Pod, PolicyDirection.Egress, 0, 0, 0, ushort.MaxValue),
+            DenyEntry(Pod, PolicyDirection.Egress, 0, IpProtocols.Tcp, 0, 1023),
+        ]);
+        Assert.Equal(TcActShot, SynFromPod(443));
+        Assert.Equal(1ul, Drops(DropReason.PolicyDeny));
+        Assert.Equal(TcActOk, SynFromPod(1024)); // allowed by the any-protocol entry
+        Assert.Equal(TcActOk, _kernel.Run(Udp(4, true, 5353, 53), fromPod: true));
+    }
+
+    [SkippableFact]
+    public void EstablishedAndReplyTrafficIsNotJudgedAgain()
+    {
+        Enforce(Pod, ingress: true, egress: true);
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, 0, IpProtocols.Tcp, 80, 80)]);
+        Assert.Equal(TcActOk, SynFromPod(80));
+        // The pod's ingress allows nothing, yet the reply is part of the pod's connection.
+        Assert.Equal(TcActOk, _kernel.Run(Tcp(4, false, 40000, 80, TcpFlags.Syn | TcpFlags.Ack), fromPod: false));
+        var result = Datapath.ReplacePolicy(Pod, []);
+        Assert.Equal(new PolicyUpdateResult(0, 1, 0), result);
+        Assert.Equal(TcActOk, _kernel.Run(Tcp(4, true, 40000, 80, TcpFlags.Ack), fromPod: true)); // established
+        Assert.Equal(TcActShot, SynFromPod(80 + 1)); // a new connection is judged by the new policy
+        // And the peer cannot open a connection of its own.
+        Assert.Equal(TcActShot, _kernel.Run(Tcp(4, false, 80, 40001, TcpFlags.Syn), fromPod: false));
+    }
+
+    [SkippableFact]
+    public void TheIpcacheGivesPeersOutsideTheNodeTheirIdentity()
+    {
+        Enforce(Pod, ingress: true, egress: true);
+        const uint cidrIdentity = 16_777_217;
+        Datapath.UpsertIpcache(IPNetwork.Parse("198.19.7.0/24"), cidrIdentity);
+        Datapath.UpsertIpcache(IPNetwork.Parse("198.19.0.0/16"), (uint)WellKnownIdentity.RemoteNode);
+        Datapath.ReplacePolicy(Pod,
+        [
+            Allow(Pod, PolicyDirection.Egress, cidrIdentity, IpProtocols.Tcp, 80, 80),
+            Allow(Pod, PolicyDirection.Ingress, (uint)WellKnownIdentity.RemoteNode, IpProtocols.Tcp, 22, 22),
+        ]);
+        Assert.Equal(TcActOk, SynFromPod(80)); // X = 198.19.7.7 is in the /24
+        Assert.Equal(TcActShot, _kernel.Run(Tcp(4, false, 22, 40000, TcpFlags.Syn), fromPod: false)); // X is the /24's, not the /16's
+        Assert.True(Datapath.DeleteIpcache(IPNetwork.Parse("198.19.7.0/24")));
+        Assert.Equal(TcActOk, _kernel.Run(Tcp(4, false, 22, 40000, TcpFlags.Syn), fromPod: false)); // now the /16's
+        Assert.Equal(TcActShot, SynFromPod(81));
+        Assert.Equal([(IPNetwork.Parse("198.19.0.0/16"), (uint)WellKnownIdentity.RemoteNode)], Datapath.ListIpcache());
+        // Without an entry a peer is world.
+        Datapath.DeleteIpcache(IPNetwork.Parse("198.19.0.0/16"));
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Ingress, (uint)WellKnownIdentity.World, IpProtocols.Tcp, 23, 23)]);
+        Assert.Equal(TcActOk, _kernel.Run(Tcp(4, false, 23, 40000, TcpFlags.Syn), fromPod: false));
+    }
+
+    [SkippableFact]
+    public void ALocalDestinationsIngressPolicyIsJudgedByTheSendersProgram()
+    {
+        var toLocal = LocalSyn(5432);
+        Enforce(Local, ingress: true, egress: false);
+        Assert.Equal(TcActShot, _kernel.Run(toLocal, fromPod: true));
+        Datapath.ReplacePolicy(Local, [Allow(Local, PolicyDirection.Ingress, PodIdentity, IpProtocols.Tcp, 5432, 5432)]);
+        Assert.Equal(TcActRedirect, _kernel.Run(LocalSyn(5432), fromPod: true));
+        Assert.Equal(TcActShot, _kernel.Run(LocalSyn(5433), fromPod: true));
+        // The sender's egress must allow it too.
+        Enforce(Pod, ingress: false, egress: true);
+        Assert.Equal(TcActShot, _kernel.Run(Retarget(LocalSyn(5432), 40001), fromPod: true));
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, LocalIdentity, 0, 0, ushort.MaxValue)]);
+        Assert.Equal(TcActRedirect, _kernel.Run(Retarget(LocalSyn(5432), 40002), fromPod: true));
+    }
+
+    [SkippableFact]
+    public void IcmpIsMatchedByItsTypeAndLaterFragmentsOnlyByAnyPortEntries()
+    {
+        Enforce(Pod, ingress: false, egress: true);
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, 0, IpProtocols.Icmp, 8, 8), Allow(Pod, PolicyDirection.Egress, 0, IpProtocols.Udp, 53, 53)]);
+        Assert.Equal(TcActOk, _kernel.Run(Echo(4, true, true, 9), fromPod: true));
+        Assert.Equal(TcActShot, _kernel.Run(LaterFragment4(true), fromPod: true)); // its port cannot be known
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, 0, IpProtocols.Udp, 0, ushort.MaxValue)]);
+        Assert.Equal(TcActOk, _kernel.Run(LaterFragment4(true), fromPod: true));
+    }
+
+    [SkippableFact]
+    public void EveryJudgedFirstPacketLeavesAPolicyVerdictRecord()
+    {
+        using var events = Datapath.OpenEvents();
+        Enforce(Pod, ingress: false, egress: true);
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, (uint)WellKnownIdentity.World, IpProtocols.Tcp, 80, 80, rule: 77)]);
+        Assert.Equal(TcActOk, SynFromPod(80));
+        Assert.Equal(TcActShot, SynFromPod(81));
+        var verdicts = new List<(ushort Reason, uint Peer, uint Rule, ushort Port, PolicyMatch Match, byte Flags)>();
+        var buffer = new byte[256];
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (verdicts.Count < 2 && DateTime.UtcNow < deadline)
+        {
+            if (!events.TryRead(buffer, out var length))
+            {
+                Thread.Sleep(10);
+                continue;
+            }
+            var record = buffer.AsSpan(0, length);
+            if ((record[0] & 0x0f) != (byte)EventType.PolicyVerdict)
+            {
+                continue; // the drop record of the denied SYN
+            }
+            Assert.Equal(128, BinaryPrimitives.ReadUInt16BigEndian(record[2..]));
+            verdicts.Add((BinaryPrimitives.ReadUInt16BigEndian(record[8..]), BinaryPrimitives.ReadUInt32BigEndian(record[20..]),
+                BinaryPrimitives.ReadUInt32BigEndian(record[24..]), BinaryPrimitives.ReadUInt16BigEndian(record[28..]), (PolicyMatch)record[31], record[1]));
+        }
+        Assert.Equal(
+            [(0, (uint)WellKnownIdentity.World, 77u, 80, PolicyMatch.Peer, (byte)PolicyDirection.Egress),
+             ((ushort)DropReason.PolicyDenied, (uint)WellKnownIdentity.World, 0u, 81, PolicyMatch.Default, (byte)PolicyDirection.Egress)],
+            verdicts);
+    }
+
+    [Fact]
+    public void PortRangesBecomeTheFewestExactPrefixes()
+    {
+        Assert.Equal([(0, 0)], PolicyMapEntry.PortPrefixes(0, ushort.MaxValue));
+        Assert.Equal([(80, 16)], PolicyMapEntry.PortPrefixes(80, 80));
+        Assert.Equal([(8000, 10), (8064, 9), (8192, 12), (8208, 13)], PolicyMapEntry.PortPrefixes(8000, 8215).ToArray());
+        for (var (from, to) = (1, 1023); from < 1100; from += 37, to += 53)
+        {
+            Assert.True(Covers(PolicyMapEntry.PortPrefixes((ushort)from, (ushort)to).ToArray(), from, to), $"{from}-{to}");
+        }
+        var entry = new PolicyMapEntry(1, PolicyDirection.Egress, 0, IpProtocols.Tcp, 1024, 65535, false, 1);
+        Assert.Equal(6, entry.Keys().Count()); // 1024/6, 2048/5, 4096/4, 8192/3, 16384/2, 32768/1
+        Assert.Throws<ArgumentException>(() => new PolicyMapEntry(1, PolicyDirection.Egress, 0, 0, 80, 80, false, 1).Keys().ToArray());
+        Assert.Throws<ArgumentException>(() => new PolicyMapEntry(1, PolicyDirection.Egress, 0, 6, 81, 80, false, 1).Keys().ToArray());
+    }
+
+    /// <summary>True when the prefixes cover exactly [from, to], each port once.</summary>
+    private static bool Covers((ushort Port, int Bits)[] prefixes, int from, int to)
+    {
+        var ports = prefixes.SelectMany(p => Enumerable.Range(p.Port, 1 << (16 - p.Bits))).ToArray();
+        return ports.Length == to - from + 1 && ports.Order().SequenceEqual(Enumerable.Range(from, to - from + 1));
+    }
+
+    private static byte[] LocalSyn(ushort port)
+    {
+        var buffer = new byte[128];
+        var b = new PacketBuilder(buffer);
+        b.Ethernet(HostMac, PodMac);
+        b.Ipv4(Pod4, Local4);
+        b.Tcp(40000, port, sequenceNumber: 1, flags: TcpFlags.Syn);
+        return buffer[..b.Finish()];
+    }
+
+    /// <summary>The same SYN from another source port: a new connection.</summary>
+    private static byte[] Retarget(byte[] syn, ushort sourcePort)
+    {
+        var copy = syn.ToArray();
+        BinaryPrimitives.WriteUInt16BigEndian(copy.AsSpan(14 + 20), sourcePort);
+        return copy;
+    }
+}
