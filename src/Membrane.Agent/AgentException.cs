@@ -24,5 +24,5 @@ public class AgentException : Exception
     public string? Details { get; }
 
     /// <summary>The API's error body for this exception.</summary>
-    public ApiError ToApiError() => new(Code, Message, Details);
+    public virtual ApiError ToApiError() => new(Code, Message, Details);
 }

@@ -3,6 +3,7 @@ using Membrane.Agent.Conntrack;
 using Membrane.Agent.Endpoints;
 using Membrane.Agent.Identities;
 using Membrane.Agent.Ipam;
+using Membrane.Agent.Policy;
 using Membrane.Agent.Server;
 using Membrane.Agent.Store;
 using Microsoft.AspNetCore.Builder;
@@ -40,6 +41,7 @@ public sealed class AgentHost : IAsyncDisposable
     private CancellationTokenSource? _background;
     private Task _identityCollector = Task.CompletedTask;
     private readonly IConntrackDatapath? _conntrackDatapath;
+    private readonly IPolicyDatapath? _policyDatapath;
     private Task _conntrackLoop = Task.CompletedTask;
 
     /// <summary>Creates a host; nothing happens until <see cref="StartAsync"/> or <see cref="RunAsync"/>.</summary>
@@ -51,13 +53,18 @@ public sealed class AgentHost : IAsyncDisposable
     /// The datapath's conntrack tables, garbage-collected by the agent and served under
     /// /v1/bpf/ct; null when the datapath has none (the routes then say so).
     /// </param>
+    /// <param name="policy">
+    /// The datapath's policy maps and ipcache, which the agent's <see cref="PolicyManager"/>
+    /// writes; null when the datapath has none (policies are kept and resolved, not enforced).
+    /// </param>
     public AgentHost(AgentOptions options, IEndpointDatapath datapath, ILoggerFactory? loggerFactory = null, TimeProvider? time = null,
-        IConntrackDatapath? conntrack = null)
+        IConntrackDatapath? conntrack = null, IPolicyDatapath? policy = null)
     {
         options.Validate();
         _options = options;
         _datapath = datapath;
         _conntrackDatapath = conntrack;
+        _policyDatapath = policy;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<AgentHost>();
         _time = time ?? TimeProvider.System;
@@ -68,6 +75,9 @@ public sealed class AgentHost : IAsyncDisposable
 
     /// <summary>The identity allocator, once started.</summary>
     public IdentityAllocator? Identities { get; private set; }
+
+    /// <summary>The policy manager, once started.</summary>
+    public PolicyManager? Policy { get; private set; }
 
     /// <summary>The IP allocator, once started.</summary>
     public IpamAllocator? Ipam { get; private set; }
@@ -137,8 +147,12 @@ public sealed class AgentHost : IAsyncDisposable
             _store = AgentStore.Open(_options.StateDir);
             Identities = new IdentityAllocator(_store, _options.IdentityGracePeriod, _time, _loggerFactory.CreateLogger<IdentityAllocator>());
             Ipam = new IpamAllocator(_store, _options.PodCidrs, _time, _loggerFactory.CreateLogger<IpamAllocator>());
-            Endpoints = new EndpointManager(_store, Ipam, Identities, _datapath, _time, _loggerFactory.CreateLogger<EndpointManager>());
+            Policy = new PolicyManager(_store, Identities, _policyDatapath, _options.PodCidrs, _time, _loggerFactory.CreateLogger<PolicyManager>());
+            Endpoints = new EndpointManager(_store, Ipam, Identities, _datapath, _time, _loggerFactory.CreateLogger<EndpointManager>(), Policy);
             await Endpoints.RestoreAsync(ct).ConfigureAwait(false);
+            // After the endpoints: a rebuilt endpoint's new ifindex is the one its policy goes to.
+            var store = _store;
+            Policy.Restore(store.Read(tx => tx.ListEndpoints()));
             if (_conntrackDatapath is not null)
             {
                 Conntrack = new ConntrackCollector(_conntrackDatapath, _options.Conntrack.GcInterval, _time,
@@ -207,6 +221,7 @@ public sealed class AgentHost : IAsyncDisposable
         _store?.Dispose();
         _store = null;
         Endpoints = null;
+        Policy = null;
         Conntrack?.Dispose();
         Conntrack = null;
         Identities = null;
@@ -256,7 +271,7 @@ public sealed class AgentHost : IAsyncDisposable
         builder.Services.AddSingleton<ILoggerFactory>(new FrameworkLogFilter(_loggerFactory));
         builder.Services.AddSingleton<IHostLifetime, ExternalLifetime>();
         var app = builder.Build();
-        AgentApi.Map(app, Endpoints!, Identities!, facts, Conntrack, _loggerFactory.CreateLogger("Membrane.Agent.Api"));
+        AgentApi.Map(app, Endpoints!, Identities!, Policy!, facts, Conntrack, _loggerFactory.CreateLogger("Membrane.Agent.Api"));
         return app;
     }
 
@@ -270,7 +285,12 @@ public sealed class AgentHost : IAsyncDisposable
             {
                 try
                 {
-                    Identities?.CollectUnused();
+                    if (Identities?.CollectUnused() is { Count: > 0 })
+                    {
+                        Policy?.IdentitiesChanged();
+                    }
+                    // Kernel writes that failed earlier are retried here at the latest.
+                    Policy?.Reconcile();
                 }
                 catch (Exception e) when (e is AgentException or Microsoft.Data.Sqlite.SqliteException)
                 {

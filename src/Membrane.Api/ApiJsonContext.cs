@@ -24,4 +24,11 @@ namespace Membrane.Api;
 [JsonSerializable(typeof(List<IdentityEntry>))]
 [JsonSerializable(typeof(EndpointLabelsRequest))]
 [JsonSerializable(typeof(EndpointLabelsResponse))]
+[JsonSerializable(typeof(PolicyImportRequest))]
+[JsonSerializable(typeof(PolicyChangeResponse))]
+[JsonSerializable(typeof(List<PolicyInfo>))]
+[JsonSerializable(typeof(List<PolicySelectorEntry>))]
+[JsonSerializable(typeof(BpfPolicyResponse))]
+[JsonSerializable(typeof(PolicyTraceRequest))]
+[JsonSerializable(typeof(PolicyTraceResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

@@ -119,7 +119,11 @@ public sealed record StatusResponse
 public sealed record ApiError(
     [property: JsonPropertyName("code")] int Code,
     [property: JsonPropertyName("msg")] string Message,
-    [property: JsonPropertyName("details")] string? Details = null);
+    [property: JsonPropertyName("details")] string? Details = null)
+{
+    /// <summary>A rejected policy import's errors, each with file, document, line, column and field; absent otherwise.</summary>
+    [JsonPropertyName("policyErrors")] public IReadOnlyList<PolicyErrorInfo>? PolicyErrors { get; init; }
+}
 
 /// <summary>An entry of the datapath's endpoint map as the kernel holds it (GET /v1/bpf/endpoints).</summary>
 public sealed record BpfEndpointEntry

@@ -115,6 +115,42 @@ public sealed class MembraneClient : IDisposable
     public Task<IdentityEntry> IdentityAsync(uint id, CancellationToken ct = default) =>
         GetAsync($"v1/identities/{id}", ApiJsonContext.Default.IdentityEntry, ct);
 
+    /// <summary>
+    /// POST /v1/policies: imports the files' policies, all or nothing. A rejected import is a
+    /// <see cref="MembraneApiException"/> whose <see cref="ApiError.PolicyErrors"/> names every error.
+    /// </summary>
+    public Task<PolicyChangeResponse> PolicyImportAsync(IReadOnlyList<PolicyFile> files, CancellationToken ct = default) =>
+        PostAsync("v1/policies", new PolicyImportRequest { Files = files }, ApiJsonContext.Default.PolicyImportRequest,
+            ApiJsonContext.Default.PolicyChangeResponse, ct);
+
+    /// <summary>GET /v1/policies: every policy, by namespace and name.</summary>
+    public Task<List<PolicyInfo>> PoliciesAsync(CancellationToken ct = default) =>
+        GetAsync("v1/policies", ApiJsonContext.Default.ListPolicyInfo, ct);
+
+    /// <summary>GET /v1/policies/{namespace}/{name}: one policy (a one-element list); unknown is code <see cref="ErrorCodes.NotFound"/>.</summary>
+    public Task<List<PolicyInfo>> PolicyAsync(string @namespace, string name, CancellationToken ct = default) =>
+        GetAsync($"v1/policies/{Uri.EscapeDataString(@namespace)}/{Uri.EscapeDataString(name)}", ApiJsonContext.Default.ListPolicyInfo, ct);
+
+    /// <summary>DELETE /v1/policies/{namespace}/{name}; unknown is code <see cref="ErrorCodes.NotFound"/>.</summary>
+    public Task<PolicyChangeResponse> PolicyDeleteAsync(string @namespace, string name, CancellationToken ct = default) =>
+        DeleteAsync($"v1/policies/{Uri.EscapeDataString(@namespace)}/{Uri.EscapeDataString(name)}", ApiJsonContext.Default.PolicyChangeResponse, ct);
+
+    /// <summary>DELETE /v1/policies: deletes every policy.</summary>
+    public Task<PolicyChangeResponse> PolicyDeleteAllAsync(CancellationToken ct = default) =>
+        DeleteAsync("v1/policies", ApiJsonContext.Default.PolicyChangeResponse, ct);
+
+    /// <summary>GET /v1/policy/selectors: the selector cache.</summary>
+    public Task<List<PolicySelectorEntry>> PolicySelectorsAsync(CancellationToken ct = default) =>
+        GetAsync("v1/policy/selectors", ApiJsonContext.Default.ListPolicySelectorEntry, ct);
+
+    /// <summary>POST /v1/policy/trace: the reference evaluator's verdict for a new flow.</summary>
+    public Task<PolicyTraceResponse> PolicyTraceAsync(PolicyTraceRequest request, CancellationToken ct = default) =>
+        PostAsync("v1/policy/trace", request, ApiJsonContext.Default.PolicyTraceRequest, ApiJsonContext.Default.PolicyTraceResponse, ct);
+
+    /// <summary>GET /v1/bpf/policy/{endpoint}: the endpoint's policy entries and flags in the kernel.</summary>
+    public Task<BpfPolicyResponse> BpfPolicyAsync(long endpointId, CancellationToken ct = default) =>
+        GetAsync($"v1/bpf/policy/{endpointId}", ApiJsonContext.Default.BpfPolicyResponse, ct);
+
     public Task<List<BpfEndpointEntry>> BpfEndpointsAsync(CancellationToken ct = default) =>
         GetAsync("v1/bpf/endpoints", ApiJsonContext.Default.ListBpfEndpointEntry, ct);
 

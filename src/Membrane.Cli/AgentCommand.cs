@@ -71,7 +71,7 @@ internal static class AgentCommand
                     log.LogWarning("the adopted conntrack tables hold {Actual} entries each, not the {Requested} of --ct-max-entries: the size applies once the node's pins are removed",
                         datapath.ConntrackMaxEntries, options.Conntrack.MaxEntries);
                 }
-                await using var host = new AgentHost(options, datapath, loggers, conntrack: datapath);
+                await using var host = new AgentHost(options, datapath, loggers, conntrack: datapath, policy: datapath);
                 await host.RunAsync(ct).ConfigureAwait(false);
                 return 0;
             }

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Membrane.Agent.Identities;
 using Membrane.Agent.Ipam;
+using Membrane.Agent.Policy;
 using Membrane.Agent.Store;
 using Membrane.Api;
 using Microsoft.Extensions.Logging;
@@ -38,17 +39,23 @@ public sealed class EndpointManager
     private readonly IpamAllocator _ipam;
     private readonly IdentityAllocator _identities;
     private readonly IEndpointDatapath _datapath;
+    private readonly PolicyManager? _policy;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     // Striped locks: operations on one attachment are serialised without a lock per container
     // that would have to be removed again.
     private readonly SemaphoreSlim[] _stripes = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
 
-    /// <summary>Creates the manager over its parts; call <see cref="RestoreAsync"/> before serving.</summary>
+    /// <summary>
+    /// Creates the manager over its parts; call <see cref="RestoreAsync"/> before serving.
+    /// <paramref name="policy"/>, when given, is told of every endpoint created, relabelled and
+    /// removed, and writes its policy to the kernel before the operation returns.
+    /// </summary>
     public EndpointManager(AgentStore store, IpamAllocator ipam, IdentityAllocator identities, IEndpointDatapath datapath,
-        TimeProvider? time = null, ILogger<EndpointManager>? logger = null)
+        TimeProvider? time = null, ILogger<EndpointManager>? logger = null, PolicyManager? policy = null)
     {
         _store = store;
+        _policy = policy;
         _ipam = ipam;
         _identities = identities;
         _datapath = datapath;
@@ -159,6 +166,8 @@ public sealed class EndpointManager
                     ? new AgentException(agent.Code, $"failed to {op} {owner}: {agent.Message}", agent.Details, e)
                     : new AgentException(ErrorCodes.KernelFailure, $"failed to {op} {owner}: {e.Message}", e.GetType().Name, e);
             }
+            // Before the runtime hears of success (and starts the pod): its policy is in place.
+            TellPolicy(ready.Id, p => p.EndpointChanged(ready));
             _logger.LogInformation("ADD {Owner}: endpoint {Id} ready on {HostInterface} ({Ipv4} {Ipv6}, identity {Identity})",
                 owner, ready.Id, ready.HostInterface, ready.Ipv4, ready.Ipv6, ready.Identity);
             return AddResponse(ready);
@@ -362,11 +371,10 @@ public sealed class EndpointManager
                 throw new AgentException(ErrorCodes.IoFailure, $"failed to {op}: the state database refused the change: {e.Message}; nothing was changed",
                     e.GetType().Name, e);
             }
-            // Policy: this is where the policy engine (issue 6, "Policy") will be told that
-            // endpoint {id} moved from identity row.Identity to updated.Identity (and, when
-            // `allocated`, that a new identity exists), so that selectors are matched against it
-            // and the policy map entries of this endpoint and of its peers are rewritten. There is
-            // no policy yet: nothing else depends on an endpoint's identity.
+            // Policy follows the committed change: the new identity (when allocated) is matched
+            // against every selector, and the entries of this endpoint (selected by other rule
+            // sets now) and of its peers (whose rules select the new identity) are rewritten.
+            TellPolicy(id, p => p.EndpointChanged(updated));
             _logger.LogInformation("endpoint {Id}: labels [{Before}] -> [{After}], identity {Old} -> {New}{Allocated}",
                 id, before, after, row.Identity, updated.Identity, allocated ? " (allocated)" : "");
             return LabelsResponse(row, updated, allocated);
@@ -706,12 +714,37 @@ public sealed class EndpointManager
     }
 
     /// <summary>Deletes the row, its addresses and its identity reference in one transaction.</summary>
-    private void Forget(EndpointRecord row) => _store.Write(tx =>
+    private void Forget(EndpointRecord row)
     {
-        tx.DeleteEndpoint(row.Id);
-        _ipam.Release(tx, new AllocationOwner(row.ContainerId, row.IfName));
-        _identities.Release(tx, row.Identity);
-    });
+        _store.Write(tx =>
+        {
+            tx.DeleteEndpoint(row.Id);
+            _ipam.Release(tx, new AllocationOwner(row.ContainerId, row.IfName));
+            _identities.Release(tx, row.Identity);
+        });
+        TellPolicy(row.Id, p => p.EndpointRemoved(row.Id));
+    }
+
+    /// <summary>
+    /// Tells the policy manager of a committed endpoint change. It retries its own kernel
+    /// failures; anything else it throws is logged, not passed on: the endpoint change itself
+    /// has been committed and must be reported as done.
+    /// </summary>
+    private void TellPolicy(long id, Action<PolicyManager> change)
+    {
+        if (_policy is null)
+        {
+            return;
+        }
+        try
+        {
+            change(_policy);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _logger.LogError(e, "endpoint {Id}: updating its policy failed", id);
+        }
+    }
 
     private async Task UndoAddAsync(EndpointRecord row, Exception cause)
     {

@@ -18,6 +18,8 @@ public sealed partial class KernelEndpointDatapath : IEndpointDatapath, IDisposa
 {
     private readonly Datapath.Datapath _datapath;
     private readonly EndpointPlumber _plumber;
+    // Serialises the read-modify-write of an endpoint entry (SetIdentity, SetPolicyFlags).
+    private readonly Lock _entryLock = new();
 
     private KernelEndpointDatapath(Datapath.Datapath datapath, EndpointPlumber plumber)
     {
@@ -93,6 +95,14 @@ public sealed partial class KernelEndpointDatapath : IEndpointDatapath, IDisposa
 
     /// <inheritdoc/>
     public uint SetIdentity(DatapathEndpoint current, uint identity)
+    {
+        lock (_entryLock)
+        {
+            return SetIdentityLocked(current, identity);
+        }
+    }
+
+    private uint SetIdentityLocked(DatapathEndpoint current, uint identity)
     {
         if (!_datapath.TryGetEndpoint(current.HostIfIndex, out var entry))
         {

@@ -6,6 +6,7 @@ using System.Text.Json.Serialization.Metadata;
 using Membrane.Agent.Conntrack;
 using Membrane.Agent.Endpoints;
 using Membrane.Agent.Identities;
+using Membrane.Agent.Policy;
 using Membrane.Api;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
@@ -39,8 +40,8 @@ internal static partial class AgentApi
         RespectRequiredConstructorParameters = true,
     });
 
-    public static void Map(WebApplication app, EndpointManager endpoints, IdentityAllocator identities, StatusFacts facts, ConntrackCollector? conntrack,
-        ILogger logger)
+    public static void Map(WebApplication app, EndpointManager endpoints, IdentityAllocator identities, PolicyManager policy, StatusFacts facts,
+        ConntrackCollector? conntrack, ILogger logger)
     {
         app.Use((ctx, next) => LogRequestAsync(ctx, next, logger));
         app.Use((ctx, next) => TranslateErrorsAsync(ctx, next, logger));
@@ -78,6 +79,7 @@ internal static partial class AgentApi
         app.MapGet("/v1/bpf/metrics", ctx => BpfMetricsAsync(ctx, endpoints.Datapath));
         MapConntrack(app, conntrack, endpoints.Datapath.Description);
         MapIdentities(app, endpoints, identities);
+        MapPolicy(app, endpoints, policy);
         app.MapGet("/v1/endpoints/{id}", ctx =>
         {
             var text = (string?)ctx.Request.RouteValues["id"] ?? "";

@@ -48,6 +48,17 @@ public sealed partial class AgentStore
             unused_since INTEGER                          -- null while an endpoint uses it
         );
         """,
+        """
+        CREATE TABLE policies (
+            namespace    TEXT    NOT NULL,
+            name         TEXT    NOT NULL,
+            kind         TEXT    NOT NULL,                -- CiliumNetworkPolicy | NetworkPolicy
+            source_name  TEXT    NOT NULL,                -- the file it was imported from
+            source_text  TEXT    NOT NULL,                -- the policy's own YAML document
+            imported_at  INTEGER NOT NULL,                -- unix ms
+            PRIMARY KEY (namespace, name)
+        );
+        """,
     ];
 
     private void Migrate()

@@ -44,3 +44,6 @@ public sealed record IpAllocationRecord(string Address, string Pool, string Cont
 
 /// <summary>One row of the <c>identities</c> table.</summary>
 public sealed record IdentityRecord(uint Id, string Labels, DateTimeOffset CreatedAt, DateTimeOffset? UnusedSince);
+
+/// <summary>One row of the <c>policies</c> table: an imported policy and the YAML it was written as.</summary>
+public sealed record PolicyRecord(string Namespace, string Name, string Kind, string SourceName, string SourceText, DateTimeOffset ImportedAt);
