@@ -65,12 +65,20 @@ static __always_inline int forward_ip(struct __sk_buff *skb, const struct packet
  * conntrack cannot see) needs the source's egress policy and, for a local destination, the
  * destination's ingress policy. Returns 0 or the drop reason. */
 static __always_inline int judge_new(struct __sk_buff *skb, const struct packet_info *info, const struct ct_ctx *ct,
-				     const struct endpoint_info *src, const struct endpoint_info *dst, __u32 dst_identity)
+				     const struct endpoint_info *src, const struct endpoint_info *dst)
 {
+	__u32 dst_identity;
 	int ret;
 
 	if (ct->v.result != CT_RESULT_NEW && !info->later_fragment)
 		return 0;
+	/* Step 5, only now: an established packet needs no identity. */
+	if (dst)
+		dst_identity = dst->identity;
+	else if (info->l3 == 4)
+		dst_identity = ipcache_identity(4, &ct->k4.daddr);
+	else
+		dst_identity = ipcache_identity(6, ct->k6.daddr);
 	ret = policy_check_packet(skb, src, POLICY_EGRESS, dst_identity, info);
 	if (!ret && dst)
 		ret = policy_check_packet(skb, dst, POLICY_INGRESS, src->identity, info);
@@ -102,11 +110,11 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, const struct packe
 	if (ct.v.result == CT_RESULT_INVALID)
 		return account_drop(skb, info, FROM_POD_DIR, DROP_CT_INVALID);
 
-	/* Step 5: a local destination; ipcache and world come with the overlay. */
+	/* Step 5: a local destination (its identity, and the ipcache for others, in judge_new). */
 	dst = endpoint_by_ipv4(ip->daddr);
 
 	/* Step 6. */
-	ret = judge_new(skb, info, &ct, src, dst, dst ? dst->identity : ipcache_identity(4, &ct.k4.daddr));
+	ret = judge_new(skb, info, &ct, src, dst);
 	if (ret)
 		return account_drop(skb, info, FROM_POD_DIR, ret);
 
@@ -212,7 +220,7 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb, const struct packe
 	dst = endpoint_by_ipv6(ip6->daddr.in6_u.u6_addr32);
 
 	/* Step 6. */
-	ret = judge_new(skb, info, &ct, src, dst, dst ? dst->identity : ipcache_identity(6, ct.k6.daddr));
+	ret = judge_new(skb, info, &ct, src, dst);
 	if (ret)
 		return account_drop(skb, info, FROM_POD_DIR, ret);
 
