@@ -135,8 +135,8 @@ public sealed record PolicyTraceRequest
     [JsonPropertyName("dstIp")] public string? DstIp { get; init; }
     /// <summary>The destination port (ICMP: the type).</summary>
     [JsonPropertyName("port")] public int Port { get; init; }
-    /// <summary>TCP, UDP, ICMP, ICMPv6, ANY or a number.</summary>
-    [JsonPropertyName("protocol")] public string Protocol { get; init; } = "TCP";
+    /// <summary>TCP, UDP, ICMP, ICMPv6, ANY or a number; TCP when absent.</summary>
+    [JsonPropertyName("protocol")] public string? Protocol { get; init; }
 }
 
 /// <summary>How one direction judged a traced flow.</summary>

@@ -125,11 +125,12 @@ public sealed class PolicyManager
                 }
                 policies.AddRange(import.Policies);
             }
-            var change = _repository.Apply(policies);
+            // Nothing stored: the repository stays at revision 0.
+            var snapshot = policies.Count > 0 ? _repository.Apply(policies).Current : _repository.Current;
             _resolver.Batch(r =>
             {
                 SyncIdentities(r);
-                SyncCidrIdentities(r, change.Current);
+                SyncCidrIdentities(r, snapshot);
                 foreach (var row in endpoints)
                 {
                     if (Track(row) is { } tracked)
@@ -137,7 +138,7 @@ public sealed class PolicyManager
                         r.UpsertEndpoint(new PolicyEndpoint((ulong)tracked.Id, tracked.Labels));
                     }
                 }
-                r.SetPolicies(change.Current);
+                r.SetPolicies(snapshot);
             });
             foreach (var id in _endpoints.Keys)
             {
@@ -147,7 +148,7 @@ public sealed class PolicyManager
             ComputeIpcache();
             Flush(cleanKernel: true);
             _logger.LogInformation("restored {Policies} policies for {Endpoints} endpoints ({Cidrs} CIDR identities)",
-                change.Current.Policies.Count, _endpoints.Count, _cidrIdentities.Count);
+                snapshot.Policies.Count, _endpoints.Count, _cidrIdentities.Count);
         }
     }
 

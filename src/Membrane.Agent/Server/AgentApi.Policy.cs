@@ -27,7 +27,7 @@ internal static partial class AgentApi
         app.MapPost("/v1/policies", async ctx =>
         {
             var request = await ReadAsync(ctx, s_strict.PolicyImportRequest, "policy import").ConfigureAwait(false);
-            if (request.Files.Count == 0)
+            if (request.Files is null || request.Files.Count == 0)
             {
                 throw new AgentException(ErrorCodes.InvalidRequest, "failed to import policies: no files were given");
             }
@@ -66,9 +66,11 @@ internal static partial class AgentApi
         {
             var request = await ReadAsync(ctx, s_strict.PolicyTraceRequest, "policy trace").ConfigureAwait(false);
             const string op = "trace the flow";
-            if (!IpProtocol.TryParse(request.Protocol, out var protocol))
+            // Absent members of init-only properties arrive as null from the source-generated reader.
+            var protocolName = request.Protocol ?? "TCP";
+            if (!IpProtocol.TryParse(protocolName, out var protocol))
             {
-                throw new AgentException(ErrorCodes.InvalidRequest, $"failed to {op}: unknown protocol '{request.Protocol}' (TCP, UDP, ICMP, ICMPv6, ANY or a number)");
+                throw new AgentException(ErrorCodes.InvalidRequest, $"failed to {op}: unknown protocol '{protocolName}' (TCP, UDP, ICMP, ICMPv6, ANY or a number)");
             }
             if (request.Port is < 0 or > ushort.MaxValue)
             {

@@ -4,10 +4,10 @@ using Membrane.Api;
 
 namespace Membrane.Cli.Client;
 
-/// <summary><c>membrane status</c>, <c>endpoint list|get|labels</c>, <c>identity list|get</c>, <c>bpf endpoint list</c>, <c>bpf metrics</c>, <c>bpf ct …</c>.</summary>
+/// <summary><c>membrane status</c>, <c>endpoint list|get|labels</c>, <c>identity list|get</c>, <c>policy …</c>, <c>bpf endpoint list</c>, <c>bpf metrics</c>, <c>bpf ct …</c>, <c>bpf policy get</c>.</summary>
 internal static class AgentClientCommands
 {
-    public static IEnumerable<Command> Create() => [Status(), Endpoint(), IdentityCommands.Identity(), Bpf()];
+    public static IEnumerable<Command> Create() => [Status(), Endpoint(), IdentityCommands.Identity(), PolicyCommands.Create(), Bpf()];
 
     private static Command Status()
     {
@@ -137,6 +137,7 @@ internal static class AgentClientCommands
         bpf.Subcommands.Add(ep);
         bpf.Subcommands.Add(metrics);
         bpf.Subcommands.Add(ConntrackCommands.Create());
+        bpf.Subcommands.Add(PolicyCommands.Bpf());
         return bpf;
     }
 

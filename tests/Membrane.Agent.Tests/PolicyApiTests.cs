@@ -1,0 +1,157 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Membrane.Api;
+
+namespace Membrane.Agent.Tests;
+
+/// <summary>The policy routes over the agent's real unix socket: Membrane.Api's client and raw HTTP for bodies the client never sends.</summary>
+public sealed class PolicyApiTests : IAsyncLifetime
+{
+    private readonly TempDir _dir = new();
+    private readonly RecordingDatapath _datapath = new();
+    private readonly FakePolicyDatapath _kernel = new();
+    private AgentHost _host = null!;
+    private MembraneClient _client = null!;
+
+    private string Socket => _dir.File("agent.sock");
+
+    public async Task InitializeAsync()
+    {
+        _host = new AgentHost(new AgentOptions
+        {
+            StateDir = _dir.File("state"),
+            SocketPath = Socket,
+            PodCidrs = AgentOptions.ParsePodCidrs("198.18.0.0/28"),
+            NodeName = "node-pol",
+            HandleSignals = false,
+        }, _datapath, policy: _kernel);
+        await _host.StartAsync(default);
+        _client = new MembraneClient(Socket, TimeSpan.FromSeconds(30));
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _host.DisposeAsync();
+        _dir.Dispose();
+    }
+
+    private static CniAddRequest Pod(string cid, string app) => new()
+    {
+        ContainerId = cid,
+        IfName = "eth0",
+        NetNs = "/var/run/netns/" + cid,
+        PodName = cid,
+        Labels = [new Label("app", app)],
+    };
+
+    private async Task<(HttpStatusCode Status, string Body)> RawAsync(HttpMethod method, string path, string? body = null)
+    {
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, ct) =>
+            {
+                var socket = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(Socket), ct);
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://membrane/") };
+        using var request = new HttpRequestMessage(method, path);
+        if (body is not null)
+        {
+            request.Content = new StringContent(body, Encoding.UTF8, "application/json");
+        }
+        using var response = await http.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task ImportGetDeleteAndTheKernelsEntries()
+    {
+        var frontend = await _client.CniAddAsync(Pod("c1", "frontend"));
+        var backend = await _client.CniAddAsync(Pod("c2", "backend"));
+
+        var imported = await _client.PolicyImportAsync([new PolicyFile { Name = "p.yaml", Text = PolicyManagerTests.BackendPolicy }]);
+        Assert.Equal(new PolicyChangeResponse { Revision = 1, Policies = ["default/backend"], EndpointsChanged = 1, Applied = true } with { Policies = imported.Policies }, imported);
+
+        var policy = Assert.Single(await _client.PolicyAsync("default", "backend"));
+        Assert.Equal([backend.EndpointId], policy.Endpoints);
+        Assert.Equal(PolicyManagerTests.BackendPolicy, policy.Yaml.TrimEnd());
+
+        var kernel = await _client.BpfPolicyAsync(backend.EndpointId);
+        Assert.True(kernel.IngressEnforced);
+        Assert.False(kernel.EgressEnforced);
+        var entry = Assert.Single(kernel.Entries, e => e.Direction == "ingress");
+        Assert.Equal((await _client.EndpointAsync(frontend.EndpointId)).Identity, entry.PeerIdentity);
+        Assert.Equal(("TCP", 8080, 8080, "allow", "default/backend spec.ingress[0]"), (entry.Protocol, entry.FromPort, entry.ToPort, entry.Action, entry.RuleOrigin));
+        Assert.Equal(policy.Rules.Single().RuleNumber, entry.Rule);
+
+        var trace = await _client.PolicyTraceAsync(new PolicyTraceRequest { SrcEndpoint = frontend.EndpointId, DstLabels = ["app=backend"], Port = 8080 });
+        Assert.Equal("ALLOWED", trace.Verdict);
+
+        var deleted = await _client.PolicyDeleteAsync("default", "backend");
+        Assert.Equal(["default/backend"], deleted.Policies);
+        var missing = await Assert.ThrowsAsync<MembraneApiException>(() => _client.PolicyDeleteAsync("default", "backend"));
+        Assert.Equal((HttpStatusCode.NotFound, ErrorCodes.NotFound), (missing.Status, missing.Error.Code));
+        Assert.False((await _client.BpfPolicyAsync(backend.EndpointId)).IngressEnforced);
+    }
+
+    [Fact]
+    public async Task ARefusedImportIs400WithEveryErrorAndChangesNothing()
+    {
+        var e = await Assert.ThrowsAsync<MembraneApiException>(() => _client.PolicyImportAsync(
+        [
+            new PolicyFile { Name = "ok.yaml", Text = PolicyManagerTests.BackendPolicy },
+            new PolicyFile { Name = "bad.yaml", Text = "kind: CiliumNetworkPolicy\napiVersion: cilium.io/v2\nmetadata: {name: x}\nspec: {endpointSelector: {}, ingres: []}\n---\n: [\n" },
+        ]));
+        Assert.Equal((HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest), (e.Status, e.Error.Code));
+        Assert.Contains("nothing was applied", e.Error.Message, StringComparison.Ordinal);
+        var errors = e.Error.PolicyErrors!;
+        Assert.Equal(2, errors.Count);
+        Assert.All(errors, x => Assert.Equal("bad.yaml", x.File));
+        // The YAML syntax error of document 2 and the unknown field of document 1.
+        var unknown = Assert.Single(errors, x => x.Document == 1);
+        Assert.Equal(4, unknown.Line);
+        Assert.Contains("ingres", unknown.Field + unknown.Reason, StringComparison.Ordinal);
+        Assert.Single(errors, x => x.Document == 2 && x.Field == "");
+        Assert.Empty(await _client.PoliciesAsync());
+        Assert.Empty(_kernel.Entries);
+
+        // The raw body carries the same list.
+        var (status, body) = await RawAsync(HttpMethod.Post, "v1/policies", """{"files":[{"name":"b.yaml","text":"kind: Nope"}]}""");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        using var doc = JsonDocument.Parse(body);
+        Assert.Equal("b.yaml", doc.RootElement.GetProperty("policyErrors")[0].GetProperty("file").GetString());
+    }
+
+    [Theory]
+    [InlineData("POST", "v1/policies", """{"files":[{"name":"a.yaml"}]}""", 400, ErrorCodes.DecodeFailure)]
+    [InlineData("POST", "v1/policies", """{"files":[]}""", 400, ErrorCodes.InvalidRequest)]
+    [InlineData("GET", "v1/policies/default/nope", null, 404, ErrorCodes.NotFound)]
+    [InlineData("DELETE", "v1/policies/default/nope", null, 404, ErrorCodes.NotFound)]
+    [InlineData("GET", "v1/bpf/policy/x", null, 400, ErrorCodes.InvalidRequest)]
+    [InlineData("GET", "v1/bpf/policy/42", null, 404, ErrorCodes.UnknownContainer)]
+    [InlineData("POST", "v1/policy/trace", """{"srcLabels":["app=a"],"dstLabels":["app=b"],"port":80,"protocol":"QUIC"}""", 400, ErrorCodes.InvalidRequest)]
+    [InlineData("POST", "v1/policy/trace", """{"srcLabels":["app=a"],"srcEndpoint":1,"dstLabels":["app=b"],"port":80}""", 400, ErrorCodes.InvalidRequest)]
+    [InlineData("POST", "v1/policy/trace", """{"srcLabels":["app=a"],"dstEndpoint":9,"port":80}""", 404, ErrorCodes.UnknownContainer)]
+    [InlineData("POST", "v1/policy/trace", """{"srcLabels":["=a"],"dstLabels":["app=b"],"port":80}""", 400, ErrorCodes.InvalidRequest)]
+    public async Task BadRequestsAreErrorsWithTheirCodes(string method, string path, string? body, int status, int code)
+    {
+        var (actual, text) = await RawAsync(new HttpMethod(method), path, body);
+        Assert.True(status == (int)actual, text);
+        Assert.Equal(code, JsonSerializer.Deserialize(text, ApiJsonContext.Default.ApiError)!.Code);
+    }
+
+    [Fact]
+    public async Task SelectorsListTheCache()
+    {
+        var frontend = await _client.CniAddAsync(Pod("c1", "frontend"));
+        await _client.PolicyImportAsync([new PolicyFile { Name = "p.yaml", Text = PolicyManagerTests.BackendPolicy }]);
+        var selector = Assert.Single(await _client.PolicySelectorsAsync());
+        Assert.Equal([(await _client.EndpointAsync(frontend.EndpointId)).Identity], selector.Identities);
+        Assert.Equal(["default/backend spec.ingress[0]"], selector.Users);
+    }
+}
