@@ -319,6 +319,9 @@ public sealed class PolicyManagerTests : IDisposable
         var old = _kernel;
         _kernel = new FakePolicyDatapath();
         _kernel.Entries[999] = old.Entries[999];
+        // An earlier agent's CIDR identity that no policy names now goes; an entry of a kind the agent never writes stays.
+        _kernel.Ipcache[IPNetwork.Parse("198.19.7.0/24")] = PolicyManager.FirstLocalIdentity + 7;
+        _kernel.Ipcache[IPNetwork.Parse("198.19.8.0/24")] = 2;
         _store.Dispose();
         _store = AgentStore.Open(_dir.Path);
         Build();
@@ -330,6 +333,7 @@ public sealed class PolicyManagerTests : IDisposable
         Assert.Equal((true, false), _kernel.Flags[IfIndex(backend)]);
         Assert.Equal(Unrestricted, _kernel.Describe(IfIndex(frontend)));
         Assert.False(_kernel.Entries.ContainsKey(999));
+        Assert.Equal(new Dictionary<IPNetwork, uint> { [IPNetwork.Parse("198.19.255.1/32")] = 1, [IPNetwork.Parse("198.19.8.0/24")] = 2 }, _kernel.Ipcache);
         Assert.Equal(BackendPolicy, _policy.Policies.Policies.Values.Single().SourceText.TrimEnd());
     }
 }

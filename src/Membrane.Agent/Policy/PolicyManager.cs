@@ -510,7 +510,7 @@ public sealed class PolicyManager
         var ok = true;
         if (_ipcachePending)
         {
-            ok &= WriteIpcache(cleanKernel);
+            ok &= WriteIpcache();
         }
         foreach (var id in _pending.Order().ToList())
         {
@@ -530,7 +530,7 @@ public sealed class PolicyManager
         return ok;
     }
 
-    private bool WriteIpcache(bool cleanKernel)
+    private bool WriteIpcache()
     {
         try
         {
@@ -544,8 +544,9 @@ public sealed class PolicyManager
             }
             foreach (var (prefix, id) in current)
             {
-                // Only what the agent writes: host entries and local (CIDR) identities; at start, any leftover.
-                if (!_ipcache.ContainsKey(prefix) && (cleanKernel || id == ReservedIdentities.Host || id >= FirstLocalIdentity))
+                // Only the kinds of entry the agent writes (host addresses, local CIDR identities):
+                // at start these include an earlier agent's leftovers.
+                if (!_ipcache.ContainsKey(prefix) && (id == ReservedIdentities.Host || id >= FirstLocalIdentity))
                 {
                     _datapath.DeleteIpcache(prefix);
                 }
