@@ -62,6 +62,18 @@ struct {
 	__type(value, __u32);
 } event_seq SEC(".maps");
 
+/* Pending bytes at which a record wakes the reader. Waking it for every record (the ring
+ * buffer's default when the reader has caught up) cost a context switch per record: a new
+ * connection took ~10 us instead of ~1 us with the agent reading (bench/README.md). The
+ * reader polls at least every 100 ms anyway (BpfRingBufferReader), so records wait at most
+ * that long unless a batch this size builds up first. */
+#define EVENT_WAKEUP_BYTES (64 * 1024)
+
+static __always_inline __u64 event_submit_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= EVENT_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void event_header_init(struct event_header *h, __u8 type, __u8 flags, __u16 length)
 {
 	__u32 zero = 0;
@@ -101,7 +113,7 @@ static __always_inline void emit_drop_event(struct __sk_buff *skb, __u16 reason,
 	if (cap > 0 && bpf_skb_load_bytes(skb, 0, e->data, cap) < 0)
 		cap = 0;
 	e->captured = bpf_htons(cap);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, event_submit_flags());
 }
 
 #endif /* MEMBRANE_EVENTS_H */

@@ -77,7 +77,7 @@ struct ipcache_entry {
 	__u32 identity;
 };
 
-#define POLICY_MAX_ENTRIES 65536
+#define POLICY_MAX_ENTRIES 262144 /* per node, all endpoints; allocated as used (BPF_F_NO_PREALLOC) */
 #define IPCACHE_MAX_ENTRIES 16384
 
 struct {
@@ -256,7 +256,7 @@ __attribute__((noinline)) int policy_check(struct __sk_buff *skb, const struct e
 	if (cap > 0 && bpf_skb_load_bytes(skb, 0, e->data, cap) < 0)
 		cap = 0;
 	e->captured = bpf_htons(cap);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, event_submit_flags());
 	return v.reason;
 }
 

@@ -148,8 +148,15 @@ public sealed unsafe class BpfRingBufferReader : IDisposable, IAsyncDisposable
         {
             while (!_stopping)
             {
-                // A short timeout bounds how long Dispose waits for this thread.
+                // A short timeout bounds how long Dispose waits for this thread. The datapath
+                // wakes readers only once a batch has built up (bpf/lib/events.h
+                // event_submit_flags), and ring_buffer__poll reads nothing when it times out,
+                // so whatever arrived without a wakeup is consumed here.
                 var ret = Libbpf.RingBufferPoll(_ringBuffer, 100);
+                if (ret == 0)
+                {
+                    ret = Libbpf.RingBufferConsume(_ringBuffer);
+                }
                 if (ret < 0 && ret != -(int)Errno.EINTR)
                 {
                     _pollError = new BpfException($"poll ring buffer {_map.Name}", ErrnoExtensions.FromNegative(ret));
