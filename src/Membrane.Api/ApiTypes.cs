@@ -14,10 +14,14 @@ public sealed record CniAddRequest
     [JsonPropertyName("ifName")] public required string IfName { get; init; }
     /// <summary>Path of the pod's network namespace (CNI_NETNS).</summary>
     [JsonPropertyName("netns")] public required string NetNs { get; init; }
-    [JsonPropertyName("network")] public string Network { get; init; } = "";
+    // The source-generated reader sets every init-only member, giving a missing one its default
+    // (null) rather than keeping the initializer: the setters put the default back.
+    [JsonPropertyName("network")] public string Network { get => _network; init => _network = value ?? ""; }
     [JsonPropertyName("podNamespace")] public string? PodNamespace { get; init; }
     [JsonPropertyName("podName")] public string? PodName { get; init; }
-    [JsonPropertyName("labels")] public IReadOnlyList<Label> Labels { get; init; } = [];
+    [JsonPropertyName("labels")] public IReadOnlyList<Label> Labels { get => _labels; init => _labels = value ?? []; }
+    private readonly string _network = "";
+    private readonly IReadOnlyList<Label> _labels = [];
     [JsonPropertyName("mtu")] public int Mtu { get; init; } = 1500;
 }
 
@@ -67,7 +71,10 @@ public sealed record Attachment(
 /// <summary>POST /v1/cni/gc: release every endpoint not in the valid list.</summary>
 public sealed record CniGcRequest
 {
-    [JsonPropertyName("validAttachments")] public IReadOnlyList<Attachment> ValidAttachments { get; init; } = [];
+    // The source-generated reader sets every init-only member, giving a missing one its default
+    // (null) rather than keeping the initializer: the setters put the default back.
+    [JsonPropertyName("validAttachments")] public IReadOnlyList<Attachment> ValidAttachments { get => _valid; init => _valid = value ?? []; }
+    private readonly IReadOnlyList<Attachment> _valid = [];
     /// <summary>
     /// The network being collected (the config's <c>name</c>, as sent on ADD): only its
     /// endpoints are candidates, so a GC of one network never removes another's. Null: all.

@@ -31,9 +31,13 @@ public sealed record IdentityEntry
 public sealed record EndpointLabelsRequest
 {
     /// <summary>Labels to set. A key the endpoint has already must keep its value unless the same call removes it.</summary>
-    [JsonPropertyName("add")] public IReadOnlyList<Label> Add { get; init; } = [];
+    // The source-generated reader sets every init-only member, giving a missing one its default
+    // (null) rather than keeping the initializer: the setters put the default back.
+    [JsonPropertyName("add")] public IReadOnlyList<Label> Add { get => _add; init => _add = value ?? []; }
     /// <summary>Keys to remove (with their source prefix, as the endpoint shows them: <c>app</c>, <c>k8s:tier</c>); each must be set.</summary>
-    [JsonPropertyName("remove")] public IReadOnlyList<string> Remove { get; init; } = [];
+    [JsonPropertyName("remove")] public IReadOnlyList<string> Remove { get => _remove; init => _remove = value ?? []; }
+    private readonly IReadOnlyList<Label> _add = [];
+    private readonly IReadOnlyList<string> _remove = [];
 }
 
 /// <summary>The answer to <see cref="EndpointLabelsRequest"/>: the endpoint's labels and identity before and after.</summary>

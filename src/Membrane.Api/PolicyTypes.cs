@@ -14,7 +14,10 @@ public sealed record PolicyFile
 /// <summary>POST /v1/policies: imports CiliumNetworkPolicy / NetworkPolicy YAML, all of it or nothing.</summary>
 public sealed record PolicyImportRequest
 {
-    [JsonPropertyName("files")] public IReadOnlyList<PolicyFile> Files { get; init; } = [];
+    // The source-generated reader sets every init-only member, giving a missing one its default
+    // (null) rather than keeping the initializer: the setters put the default back.
+    [JsonPropertyName("files")] public IReadOnlyList<PolicyFile> Files { get => _files; init => _files = value ?? []; }
+    private readonly IReadOnlyList<PolicyFile> _files = [];
 }
 
 /// <summary>Why a policy document was rejected, and exactly where (an element of <see cref="ApiError.PolicyErrors"/>).</summary>

@@ -160,6 +160,26 @@ public sealed class IdentityApiTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("""{"add":[{"key":"team","value":"a"}]}""", "app=web,k8s:io.kubernetes.pod.namespace=default,team=a")]
+    [InlineData("""{"remove":["app"]}""", "k8s:io.kubernetes.pod.namespace=default")]
+    public async Task AnAbsentAddOrRemoveIsEmpty(string body, string labels)
+    {
+        var c1 = await _client.CniAddAsync(Add("c1"));
+        var (status, error) = await RawAsync(HttpMethod.Patch, $"v1/endpoints/{c1.EndpointId}/labels", body);
+        Assert.True(status == HttpStatusCode.OK, error?.Message);
+        Assert.Equal(labels, string.Join(",", (await _client.EndpointAsync(c1.EndpointId)).Labels));
+    }
+
+    [Fact]
+    public async Task ACniAddWithoutLabelsOrNetworkHasNone()
+    {
+        var (status, error) = await RawAsync(HttpMethod.Post, "v1/cni/add", """{"containerId":"c9","ifName":"eth0","netns":"/var/run/netns/c9","mtu":1500}""");
+        Assert.True(status == HttpStatusCode.OK, error?.Message);
+        var endpoint = Assert.Single(await _client.EndpointsAsync());
+        Assert.Equal(["k8s:io.kubernetes.pod.namespace=default"], endpoint.Labels);
+    }
+
+    [Theory]
     [InlineData("""{"add":null}""", "add")]
     [InlineData("""{"add":[{"key":"team"}]}""", "value")]
     [InlineData("""{"remove":"app"}""", "$.remove")]

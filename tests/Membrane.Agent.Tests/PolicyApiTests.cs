@@ -130,6 +130,7 @@ public sealed class PolicyApiTests : IAsyncLifetime
     [Theory]
     [InlineData("POST", "v1/policies", """{"files":[{"name":"a.yaml"}]}""", 400, ErrorCodes.DecodeFailure)]
     [InlineData("POST", "v1/policies", """{"files":[]}""", 400, ErrorCodes.InvalidRequest)]
+    [InlineData("POST", "v1/policies", """{}""", 400, ErrorCodes.InvalidRequest)]
     [InlineData("GET", "v1/policies/default/nope", null, 404, ErrorCodes.NotFound)]
     [InlineData("DELETE", "v1/policies/default/nope", null, 404, ErrorCodes.NotFound)]
     [InlineData("GET", "v1/bpf/policy/x", null, 400, ErrorCodes.InvalidRequest)]

@@ -27,7 +27,7 @@ internal static partial class AgentApi
         app.MapPost("/v1/policies", async ctx =>
         {
             var request = await ReadAsync(ctx, s_strict.PolicyImportRequest, "policy import").ConfigureAwait(false);
-            if (request.Files is null || request.Files.Count == 0)
+            if (request.Files.Count == 0)
             {
                 throw new AgentException(ErrorCodes.InvalidRequest, "failed to import policies: no files were given");
             }
