@@ -56,32 +56,8 @@ public sealed class ApiServerTests : IAsyncLifetime
     };
 
     /// <summary>A raw request, for bodies MembraneClient would never send.</summary>
-    private async Task<(HttpStatusCode Status, ApiError? Error, string Body)> RawAsync(HttpMethod method, string path, string? body = null)
-    {
-        using var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(Socket), ct);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://membrane/") };
-        using var request = new HttpRequestMessage(method, path);
-        if (body is not null)
-        {
-            request.Content = new StringContent(body, Encoding.UTF8, "application/json");
-        }
-        using var response = await http.SendAsync(request);
-        var text = await response.Content.ReadAsStringAsync();
-        ApiError? error = null;
-        if (!response.IsSuccessStatusCode)
-        {
-            error = System.Text.Json.JsonSerializer.Deserialize(text, ApiJsonContext.Default.ApiError);
-        }
-        return (response.StatusCode, error, text);
-    }
+    private Task<(HttpStatusCode Status, ApiError? Error, string Body)> RawAsync(HttpMethod method, string path, string? body = null) =>
+        UnixSocketHttp.SendAsync(Socket, method, path, body);
 
     [Fact]
     public async Task StatusDescribesTheNode()

@@ -197,14 +197,5 @@ public sealed class ConntrackApiTests : IAsyncLifetime
         Assert.Contains("failed to garbage-collect the conntrack tables: bpf syscall failed", e.Error.Message, StringComparison.Ordinal);
     }
 
-    private HttpClient RawClient() => new(new SocketsHttpHandler
-    {
-        ConnectCallback = async (_, ct) =>
-        {
-            var socket = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(Socket), ct);
-            return new NetworkStream(socket, ownsSocket: true);
-        },
-    })
-    { BaseAddress = new Uri("http://membrane/") };
+    private HttpClient RawClient() => UnixSocketHttp.Client(Socket);
 }

@@ -49,23 +49,8 @@ public sealed class PolicyApiTests : IAsyncLifetime
 
     private async Task<(HttpStatusCode Status, string Body)> RawAsync(HttpMethod method, string path, string? body = null)
     {
-        using var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (_, ct) =>
-            {
-                var socket = new System.Net.Sockets.Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-                await socket.ConnectAsync(new UnixDomainSocketEndPoint(Socket), ct);
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        using var http = new HttpClient(handler) { BaseAddress = new Uri("http://membrane/") };
-        using var request = new HttpRequestMessage(method, path);
-        if (body is not null)
-        {
-            request.Content = new StringContent(body, Encoding.UTF8, "application/json");
-        }
-        using var response = await http.SendAsync(request);
-        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+        var (status, _, text) = await UnixSocketHttp.SendAsync(Socket, method, path, body);
+        return (status, text);
     }
 
     [Fact]

@@ -257,29 +257,7 @@ public sealed class PolicyCommandTests : IAsyncLifetime
         }
         var (code, stdout, stderr) = Membrane([.. args, "-o", "json"]);
         Assert.True(code == 0, stderr);
-        var names = new SortedSet<string>(StringComparer.Ordinal);
-        void Collect(JsonElement e)
-        {
-            if (e.ValueKind == JsonValueKind.Object)
-            {
-                foreach (var p in e.EnumerateObject())
-                {
-                    names.Add(p.Name);
-                    Collect(p.Value);
-                }
-            }
-            else if (e.ValueKind == JsonValueKind.Array)
-            {
-                foreach (var item in e.EnumerateArray())
-                {
-                    Collect(item);
-                }
-            }
-        }
-        using (var doc = JsonDocument.Parse(stdout))
-        {
-            Collect(doc.RootElement);
-        }
+        var names = JsonMembers.Names(stdout);
         Assert.NotEmpty(names);
         var help = Membrane([.. command.Split(' '), "--help"]).Stdout;
         Assert.All(names, n => Assert.Contains(n, help, StringComparison.Ordinal));
