@@ -4,6 +4,7 @@ using Membrane.Agent.Ipam;
 using Membrane.Agent.Store;
 using Membrane.Api;
 using Microsoft.Extensions.Time.Testing;
+using Membrane.Policy.Identities;
 
 namespace Membrane.Agent.Tests;
 
@@ -142,7 +143,7 @@ public sealed class EndpointLabelsTests : IDisposable
         var web1 = await _manager.AddAsync(Add("c1", "shop"), default);
         var web2 = await _manager.AddAsync(Add("c2", "shop"), default);
         var web = _manager.Get(web1.EndpointId)!.Identity;
-        Assert.Equal(ReservedIdentity.FirstAllocated, web);
+        Assert.Equal(ReservedIdentities.FirstAllocated, web);
 
         var first = await _manager.ChangeLabelsAsync(web1.EndpointId, Change(["app"], "app=db", "tier=back"), default);
         var db = first.Identity;
@@ -207,7 +208,7 @@ public sealed class EndpointLabelsTests : IDisposable
         // The number the failed change had taken is handed out next: it was never consumed.
         _datapath.FailSetIdentity = null;
         var retry = await _manager.ChangeLabelsAsync(added.EndpointId, Change(["app"], "app=db"), default);
-        Assert.Equal(ReservedIdentity.FirstAllocated + 1, retry.Identity);
+        Assert.Equal(ReservedIdentities.FirstAllocated + 1, retry.Identity);
         Assert.Equal(retry.Identity, KernelIdentity(added));
     }
 
@@ -236,7 +237,7 @@ public sealed class EndpointLabelsTests : IDisposable
         Assert.StartsWith($"failed to change the labels of endpoint {added.EndpointId}: the state database refused the change: ", error.Message, StringComparison.Ordinal);
         Assert.Contains("FOREIGN KEY constraint failed", error.Message, StringComparison.Ordinal);
         Assert.Equal(
-            [$"set-identity {added.HostInterface} {ReservedIdentity.FirstAllocated + 1}", $"set-identity {added.HostInterface} {ReservedIdentity.FirstAllocated}"],
+            [$"set-identity {added.HostInterface} {ReservedIdentities.FirstAllocated + 1}", $"set-identity {added.HostInterface} {ReservedIdentities.FirstAllocated}"],
             _datapath.Calls.Where(c => c.StartsWith("set-identity", StringComparison.Ordinal)));
         Assert.Equal(before, Snapshot()); // the kernel has the old identity again
     }

@@ -3,6 +3,7 @@ using Membrane.Agent.Identities;
 using Membrane.Agent.Ipam;
 using Membrane.Agent.Store;
 using Membrane.Api;
+using Membrane.Policy.Identities;
 
 namespace Membrane.Agent.Tests;
 
@@ -76,7 +77,7 @@ public sealed class EndpointManagerTests : IDisposable
         Assert.Equal(response.EndpointId, info.Id);
         Assert.Equal(("198.18.0.2", "fd00:198:18::2"), (info.Ipv4, info.Ipv6));
         Assert.Equal(["app=web", "k8s:io.kubernetes.pod.namespace=default"], info.Labels);
-        Assert.Equal(ReservedIdentity.FirstAllocated, info.Identity);
+        Assert.Equal(ReservedIdentities.FirstAllocated, info.Identity);
         Assert.Equal(EndpointStates.Ready, info.State);
         Assert.Equal("pod-c1", info.PodName);
         Assert.Equivalent(info, _manager.Get(info.Id), strict: true);
@@ -97,12 +98,12 @@ public sealed class EndpointManagerTests : IDisposable
         Assert.Equal(first.HostMac, second.HostMac);
         Assert.Equal(1, _datapath.CreateCount);
         Assert.Equal(1, _ipam.Pools[0].InUse);
-        Assert.Equal(1, _identities.Lookup(ReservedIdentity.FirstAllocated)!.References);
+        Assert.Equal(1, _identities.Lookup(ReservedIdentities.FirstAllocated)!.References);
 
         // Another interface of the same container is another endpoint.
         var net1 = await _manager.AddAsync(Add("c1", "net1"), default);
         Assert.NotEqual(first.EndpointId, net1.EndpointId);
-        Assert.Equal(2, _identities.Lookup(ReservedIdentity.FirstAllocated)!.References);
+        Assert.Equal(2, _identities.Lookup(ReservedIdentities.FirstAllocated)!.References);
     }
 
     [Fact]
@@ -178,7 +179,7 @@ public sealed class EndpointManagerTests : IDisposable
         var info = Assert.Single(_manager.List());
         Assert.Equal((added.EndpointId, EndpointStates.Ready), (info.Id, info.State));
         Assert.Equal(1, _ipam.Pools[0].InUse);
-        Assert.Equal(1, _identities.Lookup(ReservedIdentity.FirstAllocated)!.References);
+        Assert.Equal(1, _identities.Lookup(ReservedIdentities.FirstAllocated)!.References);
     }
 
     [Fact]
@@ -191,7 +192,7 @@ public sealed class EndpointManagerTests : IDisposable
         Assert.Equal("failed to allocate an IPv4 address from 198.18.0.0/30: the range is exhausted (1 of 1 in use)", error.Message);
         Assert.Single(_manager.List());
         Assert.Equal(1, _datapath.CreateCount);
-        Assert.Equal(1, _identities.Lookup(ReservedIdentity.FirstAllocated)!.References);
+        Assert.Equal(1, _identities.Lookup(ReservedIdentities.FirstAllocated)!.References);
     }
 
     [Fact]
@@ -206,7 +207,7 @@ public sealed class EndpointManagerTests : IDisposable
         Assert.Equal(1, _datapath.DeleteCount);
         Assert.Null(_manager.Get(added.EndpointId));
         // The identity waits out its grace period.
-        Assert.NotNull(_identities.Lookup(ReservedIdentity.FirstAllocated)!.UnusedSince);
+        Assert.NotNull(_identities.Lookup(ReservedIdentities.FirstAllocated)!.UnusedSince);
     }
 
     [Fact]
@@ -307,7 +308,7 @@ public sealed class EndpointManagerTests : IDisposable
         Assert.Equal(50, added.Select(a => a.Ips[1].Address).Distinct().Count());
         Assert.Equal(50, added.Select(a => a.EndpointId).Distinct().Count());
         Assert.Equal(50, _manager.Count);
-        Assert.Equal(50, _identities.Lookup(ReservedIdentity.FirstAllocated)!.References); // one label set, one identity
+        Assert.Equal(50, _identities.Lookup(ReservedIdentities.FirstAllocated)!.References); // one label set, one identity
 
         await Task.WhenAll(Enumerable.Range(0, 50).Select(i => Task.Run(() =>
             _manager.DeleteAsync(new CniDelRequest { ContainerId = $"pod{i}", IfName = "eth0" }, default))));

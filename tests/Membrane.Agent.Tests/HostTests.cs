@@ -3,6 +3,7 @@ using Membrane.Agent.Identities;
 using Membrane.Api;
 using Membrane.Testing;
 using Microsoft.Extensions.Time.Testing;
+using Membrane.Policy.Identities;
 
 namespace Membrane.Agent.Tests;
 
@@ -33,19 +34,19 @@ public sealed class HostTests : IDisposable
         await client.CniAddAsync(new CniAddRequest { ContainerId = "c1", IfName = "eth0", NetNs = "/var/run/netns/c1", Labels = [new Label("app", "web")] });
         await client.CniDelAsync(new CniDelRequest { ContainerId = "c1", IfName = "eth0" });
         var identities = host.Identities!;
-        Assert.NotNull(identities.Lookup(ReservedIdentity.FirstAllocated));
+        Assert.NotNull(identities.Lookup(ReservedIdentities.FirstAllocated));
 
         time.Advance(grace - TimeSpan.FromMinutes(2)); // several collector ticks, all too early
         await Task.Delay(200);
-        Assert.NotNull(identities.Lookup(ReservedIdentity.FirstAllocated));
+        Assert.NotNull(identities.Lookup(ReservedIdentities.FirstAllocated));
 
         time.Advance(TimeSpan.FromMinutes(3)); // past the grace period; the next tick frees it
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (identities.Lookup(ReservedIdentity.FirstAllocated) is not null && DateTime.UtcNow < deadline)
+        while (identities.Lookup(ReservedIdentities.FirstAllocated) is not null && DateTime.UtcNow < deadline)
         {
             await Task.Delay(20);
         }
-        Assert.Null(identities.Lookup(ReservedIdentity.FirstAllocated));
+        Assert.Null(identities.Lookup(ReservedIdentities.FirstAllocated));
     }
 
     // SIGTERM is what service managers and `kill` send. (SIGINT is not tested here: a shell

@@ -1,6 +1,7 @@
 using Membrane.Agent.Identities;
 using Membrane.Agent.Store;
 using Microsoft.Extensions.Time.Testing;
+using Membrane.Policy.Identities;
 
 namespace Membrane.Agent.Tests;
 
@@ -36,11 +37,11 @@ public sealed class IdentityTests : IDisposable
     {
         var a = Allocator();
         var web = Acquire(a, Labels("app=web", "k8s:tier=front"));
-        Assert.Equal(ReservedIdentity.FirstAllocated, web);
+        Assert.Equal(ReservedIdentities.FirstAllocated, web);
         Assert.Equal(web, Acquire(a, Labels("k8s:tier=front", "app=web")));
         var api = Acquire(a, Labels("app=api"));
         Assert.NotEqual(web, api);
-        Assert.InRange(api, ReservedIdentity.FirstAllocated, ReservedIdentity.Max);
+        Assert.InRange(api, ReservedIdentities.FirstAllocated, ReservedIdentities.Max);
         Assert.Equal(2, a.Lookup(web)!.References);
         Assert.Equal("app=web;k8s:tier=front", a.Lookup(web)!.Labels.ToString());
         Assert.Equal(web, a.Lookup(Labels("app=web", "k8s:tier=front"))!.Id);
@@ -71,17 +72,17 @@ public sealed class IdentityTests : IDisposable
     [Fact]
     public void ReservedIdentitiesHaveTheirFixedNumbers()
     {
-        Assert.Equal([(0u, "unknown"), (1u, "host"), (2u, "world"), (3u, "unmanaged"), (4u, "health"), (5u, "init"), (6u, "remote-node")], ReservedIdentity.All);
+        Assert.Equal(["unknown", "host", "world", "unmanaged", "health", "init", "remote-node"], Enumerable.Range(0, 7).Select(i => ReservedIdentities.NameOf((uint)i)));
         var a = Allocator();
-        Assert.Equal("host", a.Lookup(ReservedIdentity.Host)!.ReservedName);
+        Assert.Equal("host", a.Lookup(ReservedIdentities.Host)!.ReservedName);
         Assert.Equal("remote-node", a.Lookup(6)!.ReservedName);
         Assert.Null(a.Lookup(7));
-        Assert.True(ReservedIdentity.TryGet("world", out var world));
+        Assert.True(ReservedIdentities.TryGet("world", out var world));
         Assert.Equal(2u, world);
         Assert.Equal(7, a.List().Count);
-        Assert.Equal((1u << 24) - 1, ReservedIdentity.Max);
+        Assert.Equal((1u << 24) - 1, ReservedIdentities.Max);
         // Releasing a reserved identity is a no-op, not an error.
-        Release(a, ReservedIdentity.World);
+        Release(a, ReservedIdentities.World);
     }
 
     [Fact]
@@ -142,9 +143,9 @@ public sealed class IdentityTests : IDisposable
         }));
         Assert.Null(a.Lookup(Labels("app=web")));
         Assert.Empty(_store.Read(tx => tx.ListIdentities()));
-        Assert.Equal(ReservedIdentity.FirstAllocated, Acquire(a, Labels("app=web"))); // the number was not consumed
+        Assert.Equal(ReservedIdentities.FirstAllocated, Acquire(a, Labels("app=web"))); // the number was not consumed
 
-        var web = ReservedIdentity.FirstAllocated;
+        var web = ReservedIdentities.FirstAllocated;
         Assert.Throws<InvalidOperationException>(() => _store.Write(tx =>
         {
             a.Release(tx, web);

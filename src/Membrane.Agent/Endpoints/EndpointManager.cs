@@ -8,6 +8,7 @@ using Membrane.Agent.Store;
 using Membrane.Api;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using LabelSource = Membrane.Policy.Labels.LabelSource;
 
 namespace Membrane.Agent.Endpoints;
 
@@ -433,10 +434,10 @@ public sealed class EndpointManager
             {
                 throw new AgentException(ErrorCodes.InvalidRequest, $"failed to {op}: invalid label to add: {why}");
             }
-            if (key.StartsWith(ReservedIdentity.Source + ":", StringComparison.Ordinal))
+            if (key.StartsWith(LabelSource.Reserved + ":", StringComparison.Ordinal))
             {
                 throw new AgentException(ErrorCodes.InvalidRequest,
-                    $"failed to {op}: cannot add '{key}': the source '{ReservedIdentity.Source}' is kept for the agent's reserved identities");
+                    $"failed to {op}: cannot add '{key}': the source '{LabelSource.Reserved}' is kept for the agent's reserved identities");
             }
             if (EndpointRequestRules.IsNamespaceKey(key))
             {

@@ -1,6 +1,7 @@
 using Membrane.Agent.Store;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Membrane.Policy.Identities;
 
 namespace Membrane.Agent.Identities;
 
@@ -15,7 +16,7 @@ public sealed record IdentityInfo(uint Id, LabelSet Labels, string? ReservedName
 /// <summary>
 /// Gives every distinct label set a stable numeric identity (DESIGN.md "Control plane"):
 /// the same set always gets the same number while the number is held, numbers come from
-/// [<see cref="ReservedIdentity.FirstAllocated"/>, <see cref="ReservedIdentity.Max"/>],
+/// [<see cref="ReservedIdentities.FirstAllocated"/>, <see cref="ReservedIdentities.Max"/>],
 /// and they persist in the store.
 /// </summary>
 /// <remarks>
@@ -38,7 +39,7 @@ public sealed class IdentityAllocator
     private readonly AgentStore _store;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private uint _cursor = ReservedIdentity.FirstAllocated;
+    private uint _cursor = ReservedIdentities.FirstAllocated;
 
     private sealed class Entry(uint id, LabelSet labels, DateTimeOffset createdAt)
     {
@@ -100,7 +101,7 @@ public sealed class IdentityAllocator
             _byLabels.Add(key, entry);
             _byId.Add(id, entry);
             var previousCursor = _cursor;
-            _cursor = id == ReservedIdentity.Max ? ReservedIdentity.FirstAllocated : id + 1;
+            _cursor = id == ReservedIdentities.Max ? ReservedIdentities.FirstAllocated : id + 1;
             tx.OnRollback(() =>
             {
                 lock (_lock)
@@ -122,7 +123,7 @@ public sealed class IdentityAllocator
     /// </summary>
     public void Release(StoreTransaction tx, uint id)
     {
-        if (id < ReservedIdentity.FirstAllocated)
+        if (id < ReservedIdentities.FirstAllocated)
         {
             return;
         }
@@ -195,7 +196,7 @@ public sealed class IdentityAllocator
     /// <summary>The identity with number <paramref name="id"/>, reserved or allocated, or null.</summary>
     public IdentityInfo? Lookup(uint id)
     {
-        if (ReservedIdentity.NameOf(id) is { } name)
+        if (ReservedIdentities.NameOf(id) is { } name)
         {
             return new IdentityInfo(id, LabelSet.Empty, name, 0, null);
         }
@@ -217,7 +218,8 @@ public sealed class IdentityAllocator
     /// <summary>Every identity: the reserved ones, then the allocated ones by number.</summary>
     public IReadOnlyList<IdentityInfo> List()
     {
-        var reserved = ReservedIdentity.All.Select(r => new IdentityInfo(r.Id, LabelSet.Empty, r.Name, 0, null));
+        var reserved = ReservedIdentities.All.Select(r => r.Id).Prepend(ReservedIdentities.Unknown)
+            .Select(id => new IdentityInfo(id, LabelSet.Empty, ReservedIdentities.NameOf(id), 0, null));
         lock (_lock)
         {
             return reserved.Concat(_byId.Values.OrderBy(e => e.Id).Select(Info)).ToList();
@@ -228,7 +230,7 @@ public sealed class IdentityAllocator
 
     private uint NextFreeId()
     {
-        const uint span = ReservedIdentity.Max - ReservedIdentity.FirstAllocated + 1;
+        const uint span = ReservedIdentities.Max - ReservedIdentities.FirstAllocated + 1;
         var id = _cursor;
         for (uint tried = 0; tried < span; tried++)
         {
@@ -236,10 +238,10 @@ public sealed class IdentityAllocator
             {
                 return id;
             }
-            id = id == ReservedIdentity.Max ? ReservedIdentity.FirstAllocated : id + 1;
+            id = id == ReservedIdentities.Max ? ReservedIdentities.FirstAllocated : id + 1;
         }
         throw new AgentException(Api.ErrorCodes.Internal,
-            $"failed to allocate an identity: all {span} numbers from {ReservedIdentity.FirstAllocated} to {ReservedIdentity.Max} are in use");
+            $"failed to allocate an identity: all {span} numbers from {ReservedIdentities.FirstAllocated} to {ReservedIdentities.Max} are in use");
     }
 
     private void Load()
@@ -270,12 +272,12 @@ public sealed class IdentityAllocator
             }
             foreach (var (id, count) in uses)
             {
-                if (id >= ReservedIdentity.FirstAllocated && !_byId.ContainsKey(id))
+                if (id >= ReservedIdentities.FirstAllocated && !_byId.ContainsKey(id))
                 {
                     _logger.LogWarning("{Count} endpoint(s) use identity {Identity}, which the state database does not define", count, id);
                 }
             }
-            _cursor = max is 0 or ReservedIdentity.Max ? ReservedIdentity.FirstAllocated : max + 1;
+            _cursor = max is 0 or ReservedIdentities.Max ? ReservedIdentities.FirstAllocated : max + 1;
         });
     }
 }

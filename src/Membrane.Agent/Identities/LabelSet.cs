@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using Membrane.Api;
+using LabelSource = Membrane.Policy.Labels.LabelSource;
 
 namespace Membrane.Agent.Identities;
 
@@ -56,10 +57,10 @@ public sealed class LabelSet : IEquatable<LabelSet>
                 error = $"invalid label: {why}";
                 return false;
             }
-            if (key.StartsWith(ReservedIdentity.Source + ":", StringComparison.Ordinal))
+            if (key.StartsWith(LabelSource.Reserved + ":", StringComparison.Ordinal))
             {
                 set = null;
-                error = $"invalid label key '{key}': the source '{ReservedIdentity.Source}' is kept for the agent's reserved identities";
+                error = $"invalid label key '{key}': the source '{LabelSource.Reserved}' is kept for the agent's reserved identities";
                 return false;
             }
             if (i > 0 && list[i - 1].Key == key)

@@ -5,6 +5,7 @@ using Membrane.Api;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using LabelSource = Membrane.Policy.Labels.LabelSource;
 
 namespace Membrane.Agent.Server;
 
@@ -45,7 +46,7 @@ internal static partial class AgentApi
     }
 
     private static IdentityEntry ToApi(IdentityInfo info, TimeSpan gracePeriod) => info.ReservedName is { } name
-        ? new IdentityEntry { Id = info.Id, Labels = [$"{ReservedIdentity.Source}:{name}"], Reserved = name }
+        ? new IdentityEntry { Id = info.Id, Labels = [$"{LabelSource.Reserved}:{name}"], Reserved = name }
         : new IdentityEntry
         {
             Id = info.Id,
