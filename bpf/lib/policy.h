@@ -163,7 +163,25 @@ struct policy_verdict {
 	__u32 rule;
 };
 
-/* Judges one direction of an endpoint for a connection's first packet. */
+/* One lookup for peer identity: true, with *v filled in, when map has a matching entry. */
+static __always_inline bool policy_match(void *map, struct policy_key *key, __u32 identity, __u8 match,
+					 __u8 reason, struct policy_verdict *v)
+{
+	struct policy_entry *e;
+
+	key->identity = identity;
+	e = bpf_map_lookup_elem(map, key);
+	if (!e)
+		return false;
+	v->reason = reason;
+	v->match = match;
+	v->rule = e->rule;
+	return true;
+}
+
+/* Judges one direction of an endpoint for a connection's first packet: any matching deny
+ * entry (for the peer, then for any peer) denies, else any matching allow entry allows, else
+ * the enforced direction's default denies. */
 static __always_inline void policy_judge(const struct endpoint_info *ep, __u8 dir, __u32 peer, __u8 proto,
 					 __be16 dport, struct policy_verdict *v)
 {
@@ -171,47 +189,21 @@ static __always_inline void policy_judge(const struct endpoint_info *ep, __u8 di
 	struct policy_key key = {
 		.prefixlen = POLICY_PREFIX_FULL,
 		.endpoint = ep->ifindex,
-		.identity = peer,
 		.direction = dir,
 		.protocol = proto,
 		.dport = dport,
 	};
-	struct policy_entry *e;
 
 	v->reason = 0;
 	v->match = POLICY_MATCH_NONE;
 	v->rule = 0;
 	if (!(ep->flags & flag))
 		return;
-	e = bpf_map_lookup_elem(&policy_deny, &key);
-	if (e) {
-		v->reason = DROP_POLICY_DENY;
-		v->match = POLICY_MATCH_PEER;
-		v->rule = e->rule;
+	if (policy_match(&policy_deny, &key, peer, POLICY_MATCH_PEER, DROP_POLICY_DENY, v) ||
+	    policy_match(&policy_deny, &key, IDENTITY_UNKNOWN, POLICY_MATCH_ANY_PEER, DROP_POLICY_DENY, v) ||
+	    policy_match(&policy_allow, &key, peer, POLICY_MATCH_PEER, 0, v) ||
+	    policy_match(&policy_allow, &key, IDENTITY_UNKNOWN, POLICY_MATCH_ANY_PEER, 0, v))
 		return;
-	}
-	key.identity = IDENTITY_UNKNOWN;
-	e = bpf_map_lookup_elem(&policy_deny, &key);
-	if (e) {
-		v->reason = DROP_POLICY_DENY;
-		v->match = POLICY_MATCH_ANY_PEER;
-		v->rule = e->rule;
-		return;
-	}
-	key.identity = peer;
-	e = bpf_map_lookup_elem(&policy_allow, &key);
-	if (e) {
-		v->match = POLICY_MATCH_PEER;
-		v->rule = e->rule;
-		return;
-	}
-	key.identity = IDENTITY_UNKNOWN;
-	e = bpf_map_lookup_elem(&policy_allow, &key);
-	if (e) {
-		v->match = POLICY_MATCH_ANY_PEER;
-		v->rule = e->rule;
-		return;
-	}
 	v->reason = DROP_POLICY_DENIED;
 	v->match = POLICY_MATCH_DEFAULT;
 }
