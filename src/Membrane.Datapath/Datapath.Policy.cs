@@ -93,19 +93,41 @@ public sealed partial class Datapath
                 target[key] = new PolicyEntry { Rule = e.Rule };
             }
         }
-        var (addedAllow, removedAllow, sameAllow) = Sync(PolicyAllow, (uint)endpoint, wantAllow);
-        var (addedDeny, removedDeny, sameDeny) = Sync(PolicyDeny, (uint)endpoint, wantDeny);
-        return new PolicyUpdateResult(addedAllow + addedDeny, removedAllow + removedDeny, sameAllow + sameDeny);
+        // Denies go in first and come out last, so that no moment has an allow without the
+        // deny that limits it (also when a write fails half-way: the retry finds the denies).
+        var haveDeny = Current(PolicyDeny, (uint)endpoint);
+        var haveAllow = Current(PolicyAllow, (uint)endpoint);
+        var (addedDeny, sameDeny) = Add(PolicyDeny, haveDeny, wantDeny);
+        var (addedAllow, sameAllow) = Add(PolicyAllow, haveAllow, wantAllow);
+        var removed = Remove(PolicyAllow, haveAllow, wantAllow) + Remove(PolicyDeny, haveDeny, wantDeny);
+        return new PolicyUpdateResult(addedAllow + addedDeny, removed, sameAllow + sameDeny);
     }
 
-    private static (int Added, int Removed, int Same) Sync(Linux.Bpf.BpfMap<PolicyKey, PolicyEntry> map, uint endpoint, Dictionary<PolicyKey, PolicyEntry> want)
+    /// <summary>
+    /// The endpoint's keys and values as they are. A lookup in an LPM trie is a longest-prefix
+    /// match, so "is this wanted key there?" cannot be asked with a lookup (an any-port entry
+    /// would answer for a one-port key); the walk gives the exact keys, and a lookup of a key
+    /// that exists returns that key's own value.
+    /// </summary>
+    private static Dictionary<PolicyKey, PolicyEntry> Current(Linux.Bpf.BpfMap<PolicyKey, PolicyEntry> map, uint endpoint)
     {
-        int added = 0, removed = 0, same = 0;
-        // Additions first, removals last: an entry that moves from one key to another is
-        // allowed by one of them at every moment.
+        var current = new Dictionary<PolicyKey, PolicyEntry>();
+        foreach (var key in map.Keys.Where(k => k.Endpoint == endpoint).ToArray())
+        {
+            if (map.TryLookup(key, out var value))
+            {
+                current[key] = value;
+            }
+        }
+        return current;
+    }
+
+    private static (int Added, int Same) Add(Linux.Bpf.BpfMap<PolicyKey, PolicyEntry> map, Dictionary<PolicyKey, PolicyEntry> have, Dictionary<PolicyKey, PolicyEntry> want)
+    {
+        int added = 0, same = 0;
         foreach (var (key, value) in want)
         {
-            if (map.TryLookup(key, out var current) && current.Rule == value.Rule)
+            if (have.TryGetValue(key, out var current) && current.Rule == value.Rule)
             {
                 same++;
                 continue;
@@ -113,15 +135,11 @@ public sealed partial class Datapath
             map.Update(key, value);
             added++;
         }
-        foreach (var key in map.Keys.Where(k => k.Endpoint == endpoint).ToArray())
-        {
-            if (!want.ContainsKey(key) && map.Delete(key))
-            {
-                removed++;
-            }
-        }
-        return (added, removed, same);
+        return (added, same);
     }
+
+    private static int Remove(Linux.Bpf.BpfMap<PolicyKey, PolicyEntry> map, Dictionary<PolicyKey, PolicyEntry> have, Dictionary<PolicyKey, PolicyEntry> want) =>
+        have.Keys.Where(k => !want.ContainsKey(k)).Count(k => map.Delete(k));
 
     /// <summary>The policy keys of <paramref name="endpoint"/> (every endpoint when null), with deny flag and rule.</summary>
     public IReadOnlyList<(PolicyKey Key, bool Deny, uint Rule)> ListPolicy(int? endpoint = null)

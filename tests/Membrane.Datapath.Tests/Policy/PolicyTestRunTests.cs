@@ -105,6 +105,37 @@ public sealed class PolicyTestRunTests : IDisposable
     }
 
     [SkippableFact]
+    public void NarrowingAnEntryWritesTheNarrowKeyInsteadOfTakingTheWideOneForIt()
+    {
+        // An LPM lookup of the narrow key would find the wide one: the update must not be
+        // fooled into keeping neither.
+        Enforce(Pod, ingress: false, egress: true);
+        var world = (uint)WellKnownIdentity.World;
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 0, ushort.MaxValue, rule: 5)]);
+        Assert.Equal(TcActOk, SynFromPod(22));
+        var narrowed = Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 8080, 8080, rule: 5)]);
+        Assert.Equal(new PolicyUpdateResult(1, 1, 0), narrowed);
+        Assert.Equal(TcActOk, SynFromPod(8080));
+        Assert.Equal(TcActShot, SynFromPod(23));
+
+        Datapath.ReplacePolicy(Pod,
+        [
+            Allow(Pod, PolicyDirection.Egress, 0, 0, 0, ushort.MaxValue),
+            DenyEntry(Pod, PolicyDirection.Egress, world, 0, 0, ushort.MaxValue, rule: 6),
+        ]);
+        Assert.Equal(TcActShot, SynFromPod(24));
+        Datapath.ReplacePolicy(Pod,
+        [
+            Allow(Pod, PolicyDirection.Egress, 0, 0, 0, ushort.MaxValue),
+            DenyEntry(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 26, 26, rule: 6),
+        ]);
+        // (A port no earlier SYN used: conntrack would take a repeated SYN as established.)
+        Assert.Equal(TcActShot, SynFromPod(26)); // the narrowed deny is in place
+        Assert.Equal(TcActOk, SynFromPod(25));
+        Assert.Equal(2, Datapath.ListPolicy(Pod).Count);
+    }
+
+    [SkippableFact]
     public void EstablishedAndReplyTrafficIsNotJudgedAgain()
     {
         Enforce(Pod, ingress: true, egress: true);
@@ -158,6 +189,53 @@ public sealed class PolicyTestRunTests : IDisposable
         Assert.Equal(TcActShot, _kernel.Run(Retarget(LocalSyn(5432), 40001), fromPod: true));
         Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, LocalIdentity, 0, 0, ushort.MaxValue)]);
         Assert.Equal(TcActRedirect, _kernel.Run(Retarget(LocalSyn(5432), 40002), fromPod: true));
+    }
+
+    [SkippableFact]
+    public void ALocalPodComingThroughTheNodesStackIsJudgedByItsOwnIdentity()
+    {
+        // A Service DNAT in the node's stack keeps the client pod's source: to_pod must see
+        // the pod's identity, not world.
+        Enforce(Pod, ingress: true, egress: false);
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Ingress, LocalIdentity, IpProtocols.Tcp, 8080, 8080)]);
+        Assert.Equal(TcActOk, _kernel.Run(FromLocal(8080, 41000), fromPod: false));
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Ingress, (uint)WellKnownIdentity.World, IpProtocols.Tcp, 8080, 8080)]);
+        Assert.Equal(TcActShot, _kernel.Run(FromLocal(8080, 41001), fromPod: false));
+    }
+
+    [SkippableFact]
+    public void LinkScopedTrafficThatAPodAddressesBeyondTheLinkIsDropped()
+    {
+        // Neighbour discovery is untracked and never judged: to a global address it could
+        // carry anything past an egress policy, and a link-local source must not leave the link.
+        Enforce(Pod, ingress: false, egress: true);
+        Assert.Equal(TcActShot, _kernel.Run(Nd(Pod6, Peer6), fromPod: true));
+        Assert.Equal(TcActShot, _kernel.Run(Nd(Ipv6Address.Parse("fe80::10"), Peer6), fromPod: true));
+        Assert.Equal(TcActOk, _kernel.Run(Nd(Pod6, Ipv6Address.Parse("ff02::2")), fromPod: true)); // a router solicitation-like packet on the link
+        Assert.Equal(TcActOk, _kernel.Run(Nd(Ipv6Address.Parse("fe80::10"), Ipv6Address.Parse("fe80::1")), fromPod: true));
+        Assert.True(Drops(DropReason.InvalidPacket) >= 2);
+    }
+
+    private static byte[] FromLocal(ushort port, ushort sourcePort)
+    {
+        var buffer = new byte[128];
+        var b = new PacketBuilder(buffer);
+        b.Ethernet(PodMac, HostMac);
+        b.Ipv4(Local4, Pod4);
+        b.Tcp(sourcePort, port, sequenceNumber: 1, flags: TcpFlags.Syn);
+        return buffer[..b.Finish()];
+    }
+
+    /// <summary>An ICMPv6 neighbour advertisement (type 136) with hop limit 255, padded.</summary>
+    private static byte[] Nd(Ipv6Address source, Ipv6Address destination)
+    {
+        var buffer = new byte[256];
+        var b = new PacketBuilder(buffer);
+        b.Ethernet(HostMac, PodMac);
+        b.Ipv6(source, destination, hopLimit: 255);
+        b.Icmpv6(136, 0);
+        b.Payload(64, 0x41);
+        return buffer[..b.Finish()];
     }
 
     [SkippableFact]
