@@ -197,12 +197,24 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb, const struct packe
 
 		if (answer_neighbour_solicitation(skb, info, src, &verdict))
 			return verdict;
+		/* Neighbour/router discovery and MLD stay on the link (RFC 4861, RFC 3810: to a
+		 * link-local or multicast address). Conntrack leaves them untracked and policy does
+		 * not judge them, so one a pod addresses further away is dropped: it could carry
+		 * anything past an egress policy. */
+		if (ct_icmp6_kind(bpf_ntohs(info->sport) >> 8) == CT_ICMP_UNTRACKED &&
+		    !ipv6_link_scope(ip6->daddr.in6_u.u6_addr32))
+			return account_drop(skb, info, FROM_POD_DIR, DROP_INVALID_PACKET);
 	}
 	/* Link-scoped control traffic (Neighbour/Router Discovery, MLD, DAD) from the pod's
 	 * link-local address: it may not leave the link (RFC 4291 2.5.6), so it is never
 	 * delivered to another pod; the node's stack answers or discards it. */
-	if (ipv6_is_link_local_or_unspecified(ip6->saddr.in6_u.u6_addr32))
+	if (ipv6_is_link_local_or_unspecified(ip6->saddr.in6_u.u6_addr32)) {
+		/* ... and only on the link: a link-local source toward a global address would
+		 * reach the node's own services past conntrack and policy. */
+		if (!ipv6_link_scope(ip6->daddr.in6_u.u6_addr32))
+			return account_drop(skb, info, FROM_POD_DIR, DROP_INVALID_PACKET);
 		return account_forward(skb, info, FROM_POD_DIR, TC_ACT_OK);
+	}
 	/* Step 2. */
 	if (!(src->flags & ENDPOINT_F_IPV6) || !ipv6_equal(ip6->saddr.in6_u.u6_addr32, src->ipv6))
 		return account_drop(skb, info, FROM_POD_DIR, DROP_SPOOFED_IP);
@@ -307,7 +319,7 @@ SEC("tc")
 int to_pod(struct __sk_buff *skb)
 {
 	struct packet_info info;
-	struct endpoint_info *ep;
+	struct endpoint_info *ep, *opener;
 	struct ct_ctx ct;
 	__u32 peer = IDENTITY_UNKNOWN;
 	int ret;
@@ -329,7 +341,13 @@ int to_pod(struct __sk_buff *skb)
 	/* The endpoint's ingress policy, for the opener's identity (the node, world, ...). */
 	if (ct.v.result == CT_RESULT_NEW || info.later_fragment) {
 		ep = endpoint_by_ifindex(skb->ifindex);
-		peer = info.l3 == 4 ? ipcache_identity(4, &ct.k4.saddr) : ipcache_identity(6, ct.k6.saddr);
+		/* A local pod's packet can come this way too (a Service DNAT in the node's stack
+		 * keeps the pod's source): its own identity, else the ipcache's. */
+		opener = info.l3 == 4 ? endpoint_by_ipv4(ct.k4.saddr) : endpoint_by_ipv6(ct.k6.saddr);
+		if (opener)
+			peer = opener->identity;
+		else
+			peer = info.l3 == 4 ? ipcache_identity(4, &ct.k4.saddr) : ipcache_identity(6, ct.k6.saddr);
 		if (ep) {
 			ret = policy_check_packet(skb, ep, POLICY_INGRESS, peer, &info);
 			if (ret)

@@ -22,6 +22,7 @@
 
 #include "common.h"
 #include "drop_reasons.h"
+#include "endpoint.h"
 #include "ipv6.h"
 #include "l4.h"
 #include "parse.h"
@@ -598,6 +599,13 @@ static __always_inline int ct_ipv4(struct __sk_buff *skb, const struct packet_in
 		ihl = (q->ihl & 0xf) * 4;
 		if (ihl < sizeof(*q))
 			return DROP_INVALID_PACKET;
+		/* An error goes back to the sender of the packet it quotes (Linux
+		 * nf_conntrack_inet_error: "outer daddr mismatch" is invalid); otherwise a pod
+		 * could wrap any data in an "error" about a connection it knows. */
+		if (q->saddr != ip->daddr) {
+			c->v.result = CT_RESULT_INVALID;
+			return 0;
+		}
 		qk.saddr = q->saddr;
 		qk.daddr = q->daddr;
 		qk.proto = q->protocol;
@@ -619,6 +627,13 @@ static __always_inline int ct_ipv4(struct __sk_buff *skb, const struct packet_in
 	ct_reverse4(&rk, &c->k4);
 	ct_lookup(&ct4, &c->k4, &rk, &c->pkt, &c->v);
 	return 0;
+}
+
+/* fe80::/10 or ff00::/8: an address on the link (RFC 4291 2.5.6, 2.7). */
+static __always_inline bool ipv6_link_scope(const __be32 *addr)
+{
+	return (addr[0] & bpf_htonl(0xffc00000)) == bpf_htonl(0xfe800000) ||
+	       (addr[0] & bpf_htonl(0xff000000)) == bpf_htonl(0xff000000);
 }
 
 /* Conntrack for an IPv6 packet. */
@@ -665,6 +680,11 @@ static __always_inline int ct_ipv6(struct __sk_buff *skb, const struct packet_in
 		__builtin_memcpy(qk.saddr, q->saddr.in6_u.u6_addr32, 16);
 		__builtin_memcpy(qk.daddr, q->daddr.in6_u.u6_addr32, 16);
 		qk.proto = q->nexthdr;
+		/* As for IPv4: back to the quoted packet's sender only. */
+		if (!ipv6_equal(qk.saddr, c->k6.daddr)) {
+			c->v.result = CT_RESULT_INVALID;
+			return 0;
+		}
 		ret = ct_l4(data, data_end, qoff + sizeof(*q), q->nexthdr, true, &qk.sport, &qk.dport, NULL, &qkind);
 		if (ret)
 			return ret;

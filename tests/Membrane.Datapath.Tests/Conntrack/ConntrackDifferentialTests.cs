@@ -126,6 +126,7 @@ public sealed class ConntrackDifferentialTests(ITestOutputHelper output) : IDisp
             X("unreachable for nothing", UdpUnreachable(f, false, 5354, 53)),
             X("udp from the peer", Udp(f, false, 6000, 7000)), P("pod's unreachable for it", UdpUnreachable(f, true, 6000, 7000)),
             P("pod's unreachable for nothing", UdpUnreachable(f, true, 6001, 7000)),
+            P("udp", Udp(f, true, 5353, 53)), P("an error about its own packet, to the peer", MisaddressedUnreachable(f, 5353, 53)),
         ],
         ["ICMP errors quoting an echo, an error, a fragment"] =
         [

@@ -239,6 +239,33 @@ internal sealed class ConntrackKernelHarness : IDisposable
         return whole[..(whole.Length - 6)];
     }
 
+    /// <summary>
+    /// An ICMP error from the pod to the peer about the pod's own UDP packet to the peer: not
+    /// addressed to the sender of the packet it quotes (what a pod could use to wrap data in
+    /// "errors" about a connection it knows).
+    /// </summary>
+    public static byte[] MisaddressedUnreachable(int family, ushort podPort, ushort peerPort)
+    {
+        var buffer = new byte[512];
+        var b = new PacketBuilder(buffer);
+        b.Ethernet(HostMac, PodMac);
+        if (family == 4)
+        {
+            b.Ipv4(Pod4, Peer4);
+            b.Icmpv4(3, 3);
+            b.Ipv4(Pod4, Peer4);
+        }
+        else
+        {
+            b.Ipv6(Pod6, Peer6);
+            b.Icmpv6(1, 4);
+            b.Ipv6(Pod6, Peer6);
+        }
+        b.Udp(podPort, peerPort);
+        b.Payload(64, 0x77);
+        return buffer[..b.Finish()];
+    }
+
     /// <summary>A non-first IPv4 fragment (no L4 header) of a UDP datagram.</summary>
     public static byte[] LaterFragment4(bool fromPod)
     {

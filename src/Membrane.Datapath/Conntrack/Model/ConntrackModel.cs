@@ -195,6 +195,13 @@ public sealed class ConntrackModel
         {
             return Invalid(CtReason.IcmpErrorQuoteUnusable);
         }
+        // An error goes back to the sender of the packet it quotes (Linux
+        // nf_conntrack_inet_error: "outer daddr mismatch" is invalid); anything else would let a
+        // pod wrap arbitrary data in an "error" about someone else's connection.
+        if (packet.Tuple.Destination != quoted.Source)
+        {
+            return Invalid(CtReason.IcmpErrorMisaddressed);
+        }
         ref CtConnection entry = ref Find(quoted, now, out var direction);
         if (Unsafe.IsNullRef(ref entry))
         {

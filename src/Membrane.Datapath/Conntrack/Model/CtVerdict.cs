@@ -23,6 +23,8 @@ public enum CtReason : byte
     IcmpEchoReplyWithoutRequest,
     /// <summary>INVALID: an ICMP error whose quoted packet belongs to no tracked connection.</summary>
     IcmpErrorUnrelated,
+    /// <summary>INVALID: an ICMP error not addressed to the sender of the packet it quotes.</summary>
+    IcmpErrorMisaddressed,
     /// <summary>INVALID: an ICMP error whose quote has no usable tuple (cut short, a later fragment, a non-echo ICMP message).</summary>
     IcmpErrorQuoteUnusable,
     /// <summary>INVALID: an ICMP type conntrack does not track (timestamp, information, address mask, router advertisement over IPv4, …).</summary>
