@@ -147,7 +147,8 @@ public sealed class AgentHost : IAsyncDisposable
             _store = AgentStore.Open(_options.StateDir);
             Identities = new IdentityAllocator(_store, _options.IdentityGracePeriod, _time, _loggerFactory.CreateLogger<IdentityAllocator>());
             Ipam = new IpamAllocator(_store, _options.PodCidrs, _time, _loggerFactory.CreateLogger<IpamAllocator>());
-            Policy = new PolicyManager(_store, Identities, _policyDatapath, _options.PodCidrs, _time, _loggerFactory.CreateLogger<PolicyManager>());
+            Policy = new PolicyManager(_store, Identities, _policyDatapath, _options.PodCidrs, _time, _loggerFactory.CreateLogger<PolicyManager>(),
+                new Membrane.Policy.Evaluation.PolicyOptions(_options.AllowLocalhost));
             Endpoints = new EndpointManager(_store, Ipam, Identities, _datapath, _time, _loggerFactory.CreateLogger<EndpointManager>(), Policy);
             await Endpoints.RestoreAsync(ct).ConfigureAwait(false);
             // After the endpoints: a rebuilt endpoint's new ifindex is the one its policy goes to.

@@ -32,6 +32,14 @@ public sealed record AgentOptions
     public ConntrackSettings Conntrack { get; init; } = new();
 
     /// <summary>
+    /// Whether the node itself may always reach its pods, as Kubernetes documents for
+    /// NetworkPolicy ("traffic to and from the node where a Pod is running is always
+    /// allowed") and Cilium does by default: kubelet's probes keep working under default-deny
+    /// ingress. A deny rule naming the host still wins.
+    /// </summary>
+    public bool AllowLocalhost { get; init; } = true;
+
+    /// <summary>
     /// Whether <see cref="AgentHost.RunAsync"/> stops on SIGINT/SIGTERM. True for the agent
     /// process; tests that host an agent in-process turn it off.
     /// </summary>

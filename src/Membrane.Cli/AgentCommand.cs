@@ -26,11 +26,16 @@ internal static class AgentCommand
         var ctTcpClose = new Option<string?>("--ct-timeout-tcp-close") { Description = "Lifetime of a closing TCP connection: LAST_ACK, TIME_WAIT, CLOSE (default 10s)" };
         var ctOther = new Option<string?>("--ct-timeout-other") { Description = "Lifetime of an idle UDP, ICMP or other flow (default 60s)" };
         var ctGcInterval = new Option<string?>("--ct-gc-interval") { Description = "A fixed conntrack garbage-collection interval (default: adaptive, 10s to 5m, shorter when tables are fuller)" };
+        var allowLocalhost = new Option<bool>("--allow-localhost")
+        {
+            Description = "Let the node itself reach its pods whatever their ingress policy says (Kubernetes NetworkPolicy semantics; kubelet probes); a deny rule naming the host still wins",
+            DefaultValueFactory = _ => true,
+        };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least severe log level written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
         var command = new Command("agent", "Run the node agent: IPAM, endpoints, datapath and the API (foreground)")
         {
-            stateDir, socket, podCidr, nodeName, bpfRoot, ctMaxEntries, ctTcpSyn, ctTcpEstablished, ctTcpClose, ctOther, ctGcInterval, logLevel,
+            stateDir, socket, podCidr, nodeName, bpfRoot, ctMaxEntries, ctTcpSyn, ctTcpEstablished, ctTcpClose, ctOther, ctGcInterval, allowLocalhost, logLevel,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -52,6 +57,7 @@ internal static class AgentCommand
                     SocketPath = Path.GetFullPath(parse.GetValue(socket)!),
                     PodCidrs = AgentOptions.ParsePodCidrs(parse.GetValue(podCidr)!),
                     NodeName = parse.GetValue(nodeName)!,
+                    AllowLocalhost = parse.GetValue(allowLocalhost),
                     Conntrack = ConntrackSettings.FromFlags(parse.GetValue(ctMaxEntries), parse.GetValue(ctTcpSyn), parse.GetValue(ctTcpEstablished),
                         parse.GetValue(ctTcpClose), parse.GetValue(ctOther), parse.GetValue(ctGcInterval)),
                 };

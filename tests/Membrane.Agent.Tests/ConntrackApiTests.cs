@@ -111,6 +111,7 @@ public sealed class ConntrackApiTests : IAsyncLifetime
     [InlineData("protocol=bogus", "protocol 'bogus'")]
     [InlineData("protocol=256", "protocol '256'")]
     [InlineData("address=198.18.0.300", "address '198.18.0.300'")]
+    [InlineData("address=10", "address '10'")]
     [InlineData("port=70000", "port '70000'")]
     public async Task ABadFilterIsA400NamingTheParameter(string query, string named)
     {

@@ -69,7 +69,10 @@ public sealed class PolicyApiTests : IAsyncLifetime
         var kernel = await _client.BpfPolicyAsync(backend.EndpointId);
         Assert.True(kernel.IngressEnforced);
         Assert.False(kernel.EgressEnforced);
-        var entry = Assert.Single(kernel.Entries, e => e.Direction == "ingress");
+        // The node itself (identity 1) may reach every pod: --allow-localhost is on by default.
+        var host = Assert.Single(kernel.Entries, e => e.Direction == "ingress" && e.PeerIdentity == 1);
+        Assert.Equal(("ANY", "allow"), (host.Protocol, host.Action));
+        var entry = Assert.Single(kernel.Entries, e => e.Direction == "ingress" && e.PeerIdentity != 1);
         Assert.Equal((await _client.EndpointAsync(frontend.EndpointId)).Identity, entry.PeerIdentity);
         Assert.Equal(("TCP", 8080, 8080, "allow", "default/backend spec.ingress[0]"), (entry.Protocol, entry.FromPort, entry.ToPort, entry.Action, entry.RuleOrigin));
         Assert.Equal(policy.Rules.Single().RuleNumber, entry.Rule);

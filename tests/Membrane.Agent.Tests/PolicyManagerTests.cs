@@ -153,6 +153,24 @@ public sealed class PolicyManagerTests : IDisposable
     }
 
     [Fact]
+    public async Task WithAllowLocalhostTheNodeReachesADefaultDenyPod()
+    {
+        _policy = new PolicyManager(_store, _identities, _kernel, [IpamAllocator.ParseCidr("198.18.0.0/24")], _time,
+            options: new Membrane.Policy.Evaluation.PolicyOptions(AllowLocalhost: true));
+        _endpoints = new EndpointManager(_store, new IpamAllocator(_store, [IpamAllocator.ParseCidr("198.18.0.0/24")]), _identities, _datapath, _time, policy: _policy);
+        _policy.Restore([]);
+        var frontend = await Pod("c1", "frontend");
+        var backend = await Pod("c2", "backend");
+
+        Import(BackendPolicy);
+
+        // The host (identity 1) may reach the backend on every port, as Kubernetes documents.
+        Assert.Equal(["egress 0 0 0-65535 allow", "ingress 1 0 0-65535 allow", $"ingress {Identity(frontend)} 6 8080-8080 allow"],
+            _kernel.Describe(IfIndex(backend)).Order(StringComparer.Ordinal));
+        Assert.True(_policy.Options.AllowLocalhost);
+    }
+
+    [Fact]
     public async Task PodsCreatedAfterTheImportGetTheirEntriesAndNewPeersAreAllowed()
     {
         Import(BackendPolicy);

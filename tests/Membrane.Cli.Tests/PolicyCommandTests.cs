@@ -204,7 +204,9 @@ public sealed class PolicyCommandTests : IAsyncLifetime
         Assert.Equal($"Endpoint {_backend} (ifindex {_kernel.IfIndexOf(_backend)}): ingress enforced, egress unrestricted", lines[0]);
         Assert.Matches(@"^DIRECTION\s+IDENTITY\s+LABELS\s+PROTOCOL\s+PORT\s+ACTION\s+RULE$", lines[1]);
         Assert.Matches(@"^egress\s+\*\s+\(any\)\s+ANY\s+\*\s+allow\s+-$", lines[2]);
-        Assert.Matches($@"^ingress\s+{frontendIdentity}\s+k8s:app=frontend,k8s:io.kubernetes.pod.namespace=default\s+TCP\s+8080\s+allow\s+default/backend spec.ingress\[0\]$", lines[3]);
+        // The node itself may reach the pod (--allow-localhost, on by default).
+        Assert.Matches(@"^ingress\s+1\s+reserved:host\s+ANY\s+\*\s+allow\s+-$", lines[3]);
+        Assert.Matches($@"^ingress\s+{frontendIdentity}\s+k8s:app=frontend,k8s:io.kubernetes.pod.namespace=default\s+TCP\s+8080\s+allow\s+default/backend spec.ingress\[0\]$", lines[4]);
 
         (code, _, stderr) = Membrane("bpf", "policy", "get", "99");
         Assert.Equal(1, code);

@@ -54,7 +54,7 @@ public sealed class PolicyManager
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly PolicyRepository _repository = new();
-    private readonly PolicyResolver _resolver = new();
+    private readonly PolicyResolver _resolver;
     private readonly Dictionary<uint, PolicyIdentity> _identityById = ReservedIdentities.All.ToDictionary(i => i.Id);
     private readonly Dictionary<uint, string> _allocated = [];
     private readonly Dictionary<long, TrackedEndpoint> _endpoints = [];
@@ -72,9 +72,12 @@ public sealed class PolicyManager
     /// <param name="podCidrs">The node's pod CIDRs (their addresses are endpoints', never the host's).</param>
     /// <param name="time">The clock.</param>
     /// <param name="logger">The log.</param>
+    /// <param name="options">Semantics options: AllowLocalhost (--allow-localhost). Default: off, as PolicyOptions.Default.</param>
     public PolicyManager(AgentStore store, IdentityAllocator identities, IPolicyDatapath? datapath, IReadOnlyList<IPNetwork> podCidrs,
-        TimeProvider? time = null, ILogger<PolicyManager>? logger = null)
+        TimeProvider? time = null, ILogger<PolicyManager>? logger = null, PolicyOptions? options = null)
     {
+        Options = options ?? PolicyOptions.Default;
+        _resolver = new PolicyResolver(options: Options);
         _store = store;
         _identities = identities;
         _datapath = datapath;
@@ -82,6 +85,9 @@ public sealed class PolicyManager
         _time = time ?? TimeProvider.System;
         _logger = logger ?? NullLogger<PolicyManager>.Instance;
     }
+
+    /// <summary>The semantics options (--allow-localhost) the resolver and <c>policy trace</c> use.</summary>
+    public PolicyOptions Options { get; }
 
     /// <summary>Whether the kernel enforces what is resolved (false without policy maps).</summary>
     public bool Enforcing => _datapath is not null;

@@ -51,7 +51,8 @@ internal static class PolicyViews
         {
             Direction = key.Direction.ToString().ToLowerInvariant(),
             PeerIdentity = key.Identity,
-            PeerLabels = peer is null ? [] : [.. peer.Labels.Labels.Select(l => l.ToString()).Concat(peer.Prefix is { } p ? [$"cidr:{p}"] : [])],
+            // A reserved label has no value: reserved:host, as Cilium prints it.
+            PeerLabels = peer is null ? [] : [.. peer.Labels.Labels.Select(l => l.Value.Length == 0 ? $"{l.Source}:{l.Key}" : l.ToString()).Concat(peer.Prefix is { } p ? [$"cidr:{p}"] : [])],
             Protocol = protocol == 0 ? "ANY" : IpProtocol.Name(protocol),
             FromPort = from,
             ToPort = to,

@@ -92,7 +92,10 @@ internal static partial class AgentApi
         {
             filter = filter with
             {
-                Address = IPAddress.TryParse(address, out var a) ? a : throw Bad("address", address, "an IPv4 or IPv6 address"),
+                // IPAddress.TryParse also takes "10" (0.0.0.10) and other shorthands a typo
+                // produces: only the canonical dotted quad or an IPv6 text is an address here.
+                Address = IPAddress.TryParse(address, out var a) && (address.Contains(':', StringComparison.Ordinal) || address.Count(c => c == '.') == 3)
+                    ? a : throw Bad("address", address, "an IPv4 address a.b.c.d or an IPv6 address"),
             };
         }
         if (One(query, "port") is { } port)

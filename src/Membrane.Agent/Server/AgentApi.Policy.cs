@@ -78,7 +78,7 @@ internal static partial class AgentApi
             }
             var source = TracePeer(op, "source", request.SrcLabels, request.SrcEndpoint, request.SrcIp, policy);
             var destination = TracePeer(op, "destination", request.DstLabels, request.DstEndpoint, request.DstIp, policy);
-            var verdict = PolicyEvaluator.Evaluate(policy.Policies, source, destination, protocol, request.Port);
+            var verdict = PolicyEvaluator.Evaluate(policy.Policies, source, destination, protocol, request.Port, policy.Options);
             await WriteAsync(ctx, PolicyViews.Trace(verdict, source, destination), ApiJsonContext.Default.PolicyTraceResponse).ConfigureAwait(false);
         });
         app.MapGet("/v1/bpf/policy/{id}", ctx =>
