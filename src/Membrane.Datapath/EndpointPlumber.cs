@@ -148,7 +148,8 @@ public sealed partial class EndpointPlumber : IDisposable
         var entry = new EndpointEntry(hostLink.Index,
             request.Addresses.FirstOrDefault(a => a.IsIpv4)?.Address,
             request.Addresses.FirstOrDefault(a => !a.IsIpv4)?.Address,
-            podMac, hostMac, request.Identity);
+            podMac, hostMac, request.Identity,
+            IngressPolicy: request.PolicyClosedUntilWritten, EgressPolicy: request.PolicyClosedUntilWritten);
         _datapath.UpsertEndpoint(entry);
         undo.Push(() => _datapath.DeleteEndpoint(entry.Ifindex));
         var pin = _datapath.LinkPinPath(host);

@@ -41,6 +41,13 @@ public sealed record EndpointRequest
     /// <summary>The pod's addresses, at most one per family.</summary>
     public IReadOnlyList<PodAddress> Addresses { get; init; } = [];
 
+    /// <summary>
+    /// Start the endpoint with both policy directions enforced and no entries, so that it
+    /// talks to nobody until whoever owns its policy writes it (the agent, right after ADD):
+    /// a failed or late policy write leaves the pod closed, never open.
+    /// </summary>
+    public bool PolicyClosedUntilWritten { get; init; }
+
     /// <summary>The host-side interface name to use.</summary>
     public string ResolvedHostInterface => HostInterface ?? EndpointPlumber.HostInterfaceName(ContainerId, IfName);
 }

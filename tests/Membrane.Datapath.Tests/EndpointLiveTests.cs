@@ -3,6 +3,7 @@ using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Text;
 using Membrane.Linux.Bpf;
+using Membrane.Linux.Bpf.Datapath;
 using Membrane.Linux.Netlink;
 using Membrane.Testing;
 using static Membrane.Testing.NsTraffic;
@@ -133,6 +134,23 @@ public sealed class EndpointLiveTests : IDisposable
         Assert.Equal(IPStatus.Success, Ping(_node, V4(_a)));
         Assert.Equal(IPStatus.Success, Ping(_node, V6(_a)));
         Assert.Equal(0ul, _datapath.ReadMetrics().Where(m => DatapathReasons.IsDrop(m.Reason)).Aggregate(0ul, (s, m) => s + m.Packets));
+    }
+
+    [SkippableFact]
+    public void AnEndpointAddedClosedTalksToNobodyUntilItsPolicyIsWritten()
+    {
+        var a = _plumber.Add(_a with { PolicyClosedUntilWritten = true });
+        _plumber.Add(_b);
+        Assert.True(_datapath.TryGetEndpoint(a.HostIfindex, out var entry));
+        Assert.True(entry.IngressPolicy && entry.EgressPolicy);
+        Assert.NotEqual(IPStatus.Success, Ping(_podA, V4(_b), 500));
+        Assert.NotEqual(IPStatus.Success, Ping(_podB, V4(_a), 500));
+        Assert.True(_datapath.PacketsFor((int)DropReason.PolicyDenied) >= 2);
+
+        // Its owner writes the policy (here: none selects it) and it opens.
+        _datapath.UpsertEndpoint(entry with { IngressPolicy = false, EgressPolicy = false });
+        Assert.Equal(IPStatus.Success, Ping(_podA, V4(_b)));
+        Assert.Equal(IPStatus.Success, Ping(_podB, V4(_a)));
     }
 
     [SkippableFact]

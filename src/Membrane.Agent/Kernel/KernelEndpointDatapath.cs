@@ -168,6 +168,9 @@ public sealed partial class KernelEndpointDatapath : IEndpointDatapath, IDisposa
         Mtu = spec.Mtu,
         Identity = spec.Identity,
         Addresses = [.. spec.Addresses.Select(a => new PodAddress(a.Address, a.Gateway))],
+        // The policy manager writes the endpoint's policy right after; until then (or if
+        // that write fails) the pod is closed rather than open.
+        PolicyClosedUntilWritten = true,
     };
 
     /// <summary>"02:42:ac:11:00:02", as ip(8) and Kubernetes print MACs.</summary>
