@@ -4,6 +4,7 @@
 #   bench/run.sh packets    the packet library against PacketDotNet (BenchmarkDotNet)
 #   bench/run.sh cni        CNI plugin start-up (NativeAOT vs JIT)
 #   bench/run.sh datapath   BPF_PROG_TEST_RUN, map operations, ring buffer (needs root)
+#   bench/run.sh policy     policy import of 1, 100, 1,000 rules to enforcement, real agent and pods (needs root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -42,10 +43,16 @@ datapath() {
     dotnet run -c Release --project bench/Membrane.Benchmarks -- datapath | tee "$results/datapath.md"
 }
 
+policy() {
+    # Writes bench/results/policy-import.md itself (the table and the notes under it).
+    bash bench/policy-import.sh
+}
+
 case $what in
     packets) packets ;;
     cni) cni ;;
     datapath) datapath ;;
-    all) packets; cni; datapath ;;
-    *) echo "usage: bench/run.sh [packets|cni|datapath|all]" >&2; exit 2 ;;
+    policy) policy ;;
+    all) packets; cni; datapath; policy ;;
+    *) echo "usage: bench/run.sh [packets|cni|datapath|policy|all]" >&2; exit 2 ;;
 esac
