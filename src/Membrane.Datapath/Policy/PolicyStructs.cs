@@ -69,7 +69,7 @@ public enum PolicyMatch : byte
 /// </summary>
 [CTwin("policy_key")]
 [StructLayout(LayoutKind.Explicit, Size = 16)]
-public struct PolicyKey
+public struct PolicyKey : IEquatable<PolicyKey>
 {
     /// <summary>LPM prefix length (<see cref="PolicyPrefix"/> and up to 16 port bits).</summary>
     [CTwin("prefixlen")][FieldOffset(0)] public uint PrefixLength;
@@ -86,6 +86,26 @@ public struct PolicyKey
 
     /// <summary>The port, host order.</summary>
     public readonly ushort Port => BinaryPrimitives.ReverseEndianness(PortBigEndian);
+
+    // Keys are dictionary keys when the agent diffs an endpoint's entries: without these the
+    // default struct equality boxes on every hash and compare.
+
+    /// <inheritdoc/>
+    public readonly bool Equals(PolicyKey other) =>
+        PrefixLength == other.PrefixLength && Endpoint == other.Endpoint && Identity == other.Identity &&
+        Direction == other.Direction && Protocol == other.Protocol && PortBigEndian == other.PortBigEndian;
+
+    /// <inheritdoc/>
+    public override readonly bool Equals(object? obj) => obj is PolicyKey other && Equals(other);
+
+    /// <inheritdoc/>
+    public override readonly int GetHashCode() => HashCode.Combine(PrefixLength, Endpoint, Identity, Direction, Protocol, PortBigEndian);
+
+    /// <summary>Field-wise equality.</summary>
+    public static bool operator ==(PolicyKey left, PolicyKey right) => left.Equals(right);
+
+    /// <summary>Field-wise inequality.</summary>
+    public static bool operator !=(PolicyKey left, PolicyKey right) => !left.Equals(right);
 }
 
 /// <summary>Value of the policy tries. C twin: struct policy_entry.</summary>
