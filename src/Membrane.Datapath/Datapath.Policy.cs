@@ -93,33 +93,72 @@ public sealed partial class Datapath
                 target[key] = new PolicyEntry { Rule = e.Rule };
             }
         }
-        // Denies go in first and come out last, so that no moment has an allow without the
-        // deny that limits it (also when a write fails half-way: the retry finds the denies).
-        var haveDeny = Current(PolicyDeny, (uint)endpoint);
-        var haveAllow = Current(PolicyAllow, (uint)endpoint);
-        var (addedDeny, sameDeny) = Add(PolicyDeny, haveDeny, wantDeny);
-        var (addedAllow, sameAllow) = Add(PolicyAllow, haveAllow, wantAllow);
-        var removed = Remove(PolicyAllow, haveAllow, wantAllow) + Remove(PolicyDeny, haveDeny, wantDeny);
-        return new PolicyUpdateResult(addedAllow + addedDeny, removed, sameAllow + sameDeny);
-    }
-
-    /// <summary>
-    /// The endpoint's keys and values as they are. A lookup in an LPM trie is a longest-prefix
-    /// match, so "is this wanted key there?" cannot be asked with a lookup (an any-port entry
-    /// would answer for a one-port key); the walk gives the exact keys, and a lookup of a key
-    /// that exists returns that key's own value.
-    /// </summary>
-    private static Dictionary<PolicyKey, PolicyEntry> Current(Linux.Bpf.BpfMap<PolicyKey, PolicyEntry> map, uint endpoint)
-    {
-        var current = new Dictionary<PolicyKey, PolicyEntry>();
-        foreach (var key in map.Keys.Where(k => k.Endpoint == endpoint).ToArray())
+        lock (_policyLock)
         {
-            if (map.TryLookup(key, out var value))
+            var index = PolicyIndex();
+            var (haveAllow, haveDeny) = index.TryGetValue((uint)endpoint, out var had) ? had : ([], []);
+            try
             {
-                current[key] = value;
+                // Denies go in first and come out last, so that no moment has an allow without
+                // the deny that limits it (also when a write fails half-way: the retry finds
+                // the denies).
+                var (addedDeny, sameDeny) = Add(PolicyDeny, haveDeny, wantDeny);
+                var (addedAllow, sameAllow) = Add(PolicyAllow, haveAllow, wantAllow);
+                var removed = Remove(PolicyAllow, haveAllow, wantAllow) + Remove(PolicyDeny, haveDeny, wantDeny);
+                if (wantAllow.Count + wantDeny.Count == 0)
+                {
+                    index.Remove((uint)endpoint);
+                }
+                else
+                {
+                    index[(uint)endpoint] = (wantAllow, wantDeny);
+                }
+                return new PolicyUpdateResult(addedAllow + addedDeny, removed, sameAllow + sameDeny);
+            }
+            catch
+            {
+                _policyIndex = null; // half-written: read the kernel again next time
+                throw;
             }
         }
-        return current;
+    }
+
+    private readonly Lock _policyLock = new();
+
+    /// <summary>What the policy tries hold, by endpoint; read from the kernel once (also from an adopted datapath's pins), then kept up to date by <see cref="ReplacePolicy"/>.</summary>
+    private Dictionary<uint, (Dictionary<PolicyKey, PolicyEntry> Allow, Dictionary<PolicyKey, PolicyEntry> Deny)>? _policyIndex;
+
+    /// <summary>
+    /// The index, read from the kernel when there is none: one walk of each trie instead of one
+    /// per endpoint change (an import touching E endpoints walked both tries E times). A lookup
+    /// in an LPM trie is a longest-prefix match, so whether a wanted key is there cannot be
+    /// asked with a lookup (an any-port entry would answer for a one-port key); the walk gives
+    /// the exact keys, and a lookup of a key that exists returns that key's own value.
+    /// </summary>
+    private Dictionary<uint, (Dictionary<PolicyKey, PolicyEntry> Allow, Dictionary<PolicyKey, PolicyEntry> Deny)> PolicyIndex()
+    {
+        if (_policyIndex is { } index)
+        {
+            return index;
+        }
+        index = [];
+        foreach (var (map, deny) in new[] { (PolicyAllow, false), (PolicyDeny, true) })
+        {
+            foreach (var key in map.Keys.ToArray())
+            {
+                if (!map.TryLookup(key, out var value))
+                {
+                    continue;
+                }
+                if (!index.TryGetValue(key.Endpoint, out var entries))
+                {
+                    entries = ([], []);
+                    index[key.Endpoint] = entries;
+                }
+                (deny ? entries.Deny : entries.Allow)[key] = value;
+            }
+        }
+        return _policyIndex = index;
     }
 
     private static (int Added, int Same) Add(Linux.Bpf.BpfMap<PolicyKey, PolicyEntry> map, Dictionary<PolicyKey, PolicyEntry> have, Dictionary<PolicyKey, PolicyEntry> want)

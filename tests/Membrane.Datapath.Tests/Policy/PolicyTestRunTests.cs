@@ -136,6 +136,27 @@ public sealed class PolicyTestRunTests : IDisposable
     }
 
     [SkippableFact]
+    public void ARestartedAgentsDatapathReadsWhatTheTriesHoldBeforeReplacingIt()
+    {
+        Enforce(Pod, ingress: false, egress: true);
+        var world = (uint)WellKnownIdentity.World;
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 80, 81), DenyEntry(Pod, PolicyDirection.Egress, world, IpProtocols.Udp, 53, 53)]);
+        using var adopted = Datapath.Open(new DatapathOptions
+        {
+            NodeName = Path.GetFileName(Datapath.PinDirectory),
+            PinRoot = Path.GetDirectoryName(Datapath.PinDirectory)!,
+            ObjectPath = DatapathObjects.FromPod,
+        });
+        Assert.True(adopted.Adopted);
+        // 80-81 is one prefix; keeping 80 alone writes one key and removes the /15 one and the deny.
+        var result = adopted.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 80, 80)]);
+        Assert.Equal(new PolicyUpdateResult(1, 2, 0), result);
+        Assert.Equal(new PolicyUpdateResult(0, 0, 1), adopted.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 80, 80)]));
+        Assert.Equal(TcActOk, SynFromPod(80));
+        Assert.Equal(TcActShot, SynFromPod(81));
+    }
+
+    [SkippableFact]
     public void EstablishedAndReplyTrafficIsNotJudgedAgain()
     {
         Enforce(Pod, ingress: true, egress: true);
