@@ -85,13 +85,30 @@ static __always_inline int judge_new(struct __sk_buff *skb, const struct packet_
 	return ret;
 }
 
+/* Steps 4 (what conntrack said), 6 and 7 for both families: an INVALID packet is dropped, a
+ * first packet judged by policy, a NEW connection's entry written, the packet forwarded. */
+static __always_inline int judge_and_forward(struct __sk_buff *skb, const struct packet_info *info, const struct ct_ctx *ct,
+					     const struct endpoint_info *src, const struct endpoint_info *dst)
+{
+	int ret;
+
+	if (ct->v.result == CT_RESULT_INVALID)
+		return account_drop(skb, info, FROM_POD_DIR, DROP_CT_INVALID);
+	ret = judge_new(skb, info, ct, src, dst);
+	if (ret)
+		return account_drop(skb, info, FROM_POD_DIR, ret);
+	ret = ct_commit(info, ct, CT_ORIGIN_FROM_POD, src->identity);
+	if (ret)
+		return account_drop(skb, info, FROM_POD_DIR, ret);
+	return forward_ip(skb, info, dst);
+}
+
 static __always_inline int handle_ipv4(struct __sk_buff *skb, const struct packet_info *info,
 				       const struct endpoint_info *src)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct iphdr *ip = data + info->l3_off;
-	struct endpoint_info *dst;
 	struct ct_ctx ct;
 	int ret;
 
@@ -107,21 +124,8 @@ static __always_inline int handle_ipv4(struct __sk_buff *skb, const struct packe
 	ret = ct_ipv4(skb, info, &ct);
 	if (ret)
 		return account_drop(skb, info, FROM_POD_DIR, ret);
-	if (ct.v.result == CT_RESULT_INVALID)
-		return account_drop(skb, info, FROM_POD_DIR, DROP_CT_INVALID);
-
 	/* Step 5: a local destination (its identity, and the ipcache for others, in judge_new). */
-	dst = endpoint_by_ipv4(ip->daddr);
-
-	/* Step 6. */
-	ret = judge_new(skb, info, &ct, src, dst);
-	if (ret)
-		return account_drop(skb, info, FROM_POD_DIR, ret);
-
-	ret = ct_commit(info, &ct, CT_ORIGIN_FROM_POD, src->identity);
-	if (ret)
-		return account_drop(skb, info, FROM_POD_DIR, ret);
-	return forward_ip(skb, info, dst);
+	return judge_and_forward(skb, info, &ct, src, endpoint_by_ipv4(ip->daddr));
 }
 
 /* :: (RFC 4291 2.5.2, the source of DAD probes). */
@@ -186,7 +190,6 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb, const struct packe
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
 	struct ipv6hdr *ip6 = data + info->l3_off;
-	struct endpoint_info *dst;
 	struct ct_ctx ct;
 	int ret;
 
@@ -225,21 +228,8 @@ static __always_inline int handle_ipv6(struct __sk_buff *skb, const struct packe
 	ret = ct_ipv6(skb, info, &ct);
 	if (ret)
 		return account_drop(skb, info, FROM_POD_DIR, ret);
-	if (ct.v.result == CT_RESULT_INVALID)
-		return account_drop(skb, info, FROM_POD_DIR, DROP_CT_INVALID);
-
 	/* Step 5. */
-	dst = endpoint_by_ipv6(ip6->daddr.in6_u.u6_addr32);
-
-	/* Step 6. */
-	ret = judge_new(skb, info, &ct, src, dst);
-	if (ret)
-		return account_drop(skb, info, FROM_POD_DIR, ret);
-
-	ret = ct_commit(info, &ct, CT_ORIGIN_FROM_POD, src->identity);
-	if (ret)
-		return account_drop(skb, info, FROM_POD_DIR, ret);
-	return forward_ip(skb, info, dst);
+	return judge_and_forward(skb, info, &ct, src, endpoint_by_ipv6(ip6->daddr.in6_u.u6_addr32));
 }
 
 /* An ARP packet must speak for the pod itself: sender MAC and IP are the endpoint's (an
