@@ -1,3 +1,4 @@
+using Membrane.Testing;
 using System.Net;
 using Membrane.Agent.Endpoints;
 using Membrane.Agent.Identities;
@@ -19,25 +20,7 @@ public sealed class PolicyManagerTests : IDisposable
 {
     private const string Ns = "k8s:io.kubernetes.pod.namespace";
 
-    public const string BackendPolicy = """
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata:
-          name: backend
-          namespace: default
-        spec:
-          endpointSelector:
-            matchLabels:
-              app: backend
-          ingress:
-          - fromEndpoints:
-            - matchLabels:
-                app: frontend
-            toPorts:
-            - ports:
-              - port: "8080"
-                protocol: TCP
-        """;
+    public const string BackendPolicy = PolicyFixtures.Backend;
 
     private const string DenyEgressPolicy = """
         apiVersion: cilium.io/v2

@@ -18,25 +18,7 @@ namespace Membrane.Cli.Tests;
 /// </summary>
 public sealed class PolicyCommandTests : IAsyncLifetime
 {
-    private const string Backend = """
-        apiVersion: cilium.io/v2
-        kind: CiliumNetworkPolicy
-        metadata:
-          name: backend
-          namespace: default
-        spec:
-          endpointSelector:
-            matchLabels:
-              app: backend
-          ingress:
-          - fromEndpoints:
-            - matchLabels:
-                app: frontend
-            toPorts:
-            - ports:
-              - port: "8080"
-                protocol: TCP
-        """;
+    private const string Backend = PolicyFixtures.Backend;
 
     private const string Db = """
         apiVersion: networking.k8s.io/v1
