@@ -31,4 +31,8 @@ namespace Membrane.Api;
 [JsonSerializable(typeof(BpfPolicyResponse))]
 [JsonSerializable(typeof(PolicyTraceRequest))]
 [JsonSerializable(typeof(PolicyTraceResponse))]
+[JsonSerializable(typeof(FlowLine))]
+[JsonSerializable(typeof(ObserveRequest))]
+[JsonSerializable(typeof(MonitorRecord))]
+[JsonSerializable(typeof(FlowStatusResponse))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;

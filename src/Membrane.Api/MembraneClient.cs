@@ -197,6 +197,43 @@ public sealed class MembraneClient : IDisposable
         return await ReadAsync(response, ApiJsonContext.Default.ConntrackGcRunInfo, ct).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Streams flows (POST /v1/flows): the buffer's matching flows, then with
+    /// <see cref="ObserveRequest.Follow"/> new ones as they happen, until the agent ends the
+    /// stream or <paramref name="ct"/> fires. A bad filter is a <see cref="MembraneApiException"/>
+    /// before the first line.
+    /// </summary>
+    public IAsyncEnumerable<FlowLine> ObserveAsync(ObserveRequest request, CancellationToken ct = default) =>
+        StreamAsync(new HttpRequestMessage(HttpMethod.Post, "v1/flows") { Content = JsonBody(request, ApiJsonContext.Default.ObserveRequest) },
+            ApiJsonContext.Default.FlowLine, ct);
+
+    /// <summary>Streams the datapath's raw records as they arrive (GET /v1/monitor) until <paramref name="ct"/> fires.</summary>
+    public IAsyncEnumerable<MonitorRecord> MonitorAsync(CancellationToken ct = default) =>
+        StreamAsync(new HttpRequestMessage(HttpMethod.Get, "v1/monitor"), ApiJsonContext.Default.MonitorRecord, ct);
+
+    /// <summary>The flow observer's counters.</summary>
+    public Task<FlowStatusResponse> FlowStatusAsync(CancellationToken ct = default) =>
+        GetAsync("v1/flows/status", ApiJsonContext.Default.FlowStatusResponse, ct);
+
+    // A stream of JSON values, one a line (the agent flushes after each).
+    private async IAsyncEnumerable<T> StreamAsync<T>(HttpRequestMessage request, JsonTypeInfo<T> type,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        using (request)
+        {
+            using var response = await SendAsync(request, ct).ConfigureAwait(false);
+            await ThrowIfErrorAsync(response, ct).ConfigureAwait(false);
+            await using var body = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+            await foreach (var item in System.Text.Json.JsonSerializer.DeserializeAsyncEnumerable(body, type, topLevelValues: true, ct).ConfigureAwait(false))
+            {
+                if (item is not null)
+                {
+                    yield return item;
+                }
+            }
+        }
+    }
+
     /// <summary>GET <paramref name="path"/> and decode the answer.</summary>
     public async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken ct = default)
     {
