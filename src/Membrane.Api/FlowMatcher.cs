@@ -72,7 +72,7 @@ public sealed class FlowMatcher
     public static IReadOnlyList<string> EventTypeNames { get; } = ["drop", "policy-verdict", "trace"];
 
     /// <summary>The trace observation points (as `--type trace:POINT` takes them, lower case with dashes).</summary>
-    public static IReadOnlyList<string> ObservationPoints { get; } = ["to-endpoint", "to-stack", "from-endpoint"];
+    public static IReadOnlyList<string> ObservationPoints { get; } = ["to-endpoint", "to-stack"];
 
     private sealed class CompiledFilter
     {
