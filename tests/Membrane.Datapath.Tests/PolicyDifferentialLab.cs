@@ -1,0 +1,202 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using Membrane.Linux.Bpf.Datapath;
+using Membrane.Packets;
+using Membrane.Policy.Model;
+
+namespace Membrane.Datapath.Tests.Policy;
+
+/// <summary>
+/// The kernel side of the policy differential test: a private datapath (pins under
+/// /sys/fs/bpf/ with the run prefix, removed on Dispose) holding a scenario's pods, their
+/// resolved policy entries and the ipcache, written through the Datapath API as the agent
+/// writes them, and a cell runner that sends the cell's first packet through from_pod or
+/// to_pod with BPF_PROG_TEST_RUN.
+/// </summary>
+/// <remarks>
+/// BPF_PROG_TEST_RUN runs a tc program on the loopback device (ifindex 1): from_pod takes its
+/// sender, and to_pod its receiver, from the endpoint of ifindex 1. So every pod lives at its
+/// own ifindex (<see cref="DiffPod.HomeIfindex"/>) with its entries there, and for the cells
+/// a pod sends or receives through to_pod it is moved to ifindex 1: its endpoint entry,
+/// enforcement flags and resolved entries are written under 1 (exactly what the agent writes
+/// for a pod on that veth), and afterwards removed and the pod put back at its home.
+/// </remarks>
+internal sealed class PolicyDifferentialLab : IDisposable
+{
+    private const int UnderTestIfindex = 1;
+    private readonly DatapathTestScope _scope;
+    private readonly PolicyDifferentialScenario _scenario;
+    private ushort _nextPort = 10000;
+
+    public PolicyDifferentialLab(PolicyDifferentialScenario scenario)
+    {
+        _scenario = scenario;
+        _scope = new DatapathTestScope();
+        try
+        {
+            Datapath = Datapath.Open(_scope.Options);
+        }
+        catch
+        {
+            _scope.Dispose();
+            throw;
+        }
+    }
+
+    public Datapath Datapath { get; }
+
+    /// <summary>Writes every pod at its home ifindex and the ipcache, in the agent's order.</summary>
+    public void WriteScenario()
+    {
+        foreach (var pod in _scenario.Pods)
+        {
+            WritePod(pod, pod.HomeIfindex);
+        }
+        // CIDR identities first, then the node addresses over them (PolicyManager.ComputeIpcache).
+        foreach (var (prefix, identity) in _scenario.Ipcache())
+        {
+            Datapath.UpsertIpcache(prefix, identity);
+        }
+    }
+
+    /// <summary>
+    /// The agent's order for an endpoint: the CNI creates it closed (both directions enforced,
+    /// no entries), then the policy's entries are written, then its enforcement flags.
+    /// </summary>
+    private void WritePod(DiffPod pod, int ifindex)
+    {
+        var entry = new EndpointEntry(ifindex, pod.Address, null, PhysicalAddress.Parse(pod.Mac.ToString()),
+            PhysicalAddress.Parse(pod.HostMac.ToString()), pod.Identity, IngressPolicy: true, EgressPolicy: true);
+        Datapath.UpsertEndpoint(entry);
+        var entries = _scenario.KernelEntries(pod, ifindex, out var ingress, out var egress);
+        Datapath.ReplacePolicy(ifindex, entries);
+        Datapath.UpsertEndpoint(entry with { IngressPolicy = ingress, EgressPolicy = egress });
+    }
+
+    /// <summary>Puts <paramref name="pod"/> on the test-run device (see the type's remarks).</summary>
+    public void Mount(DiffPod pod) => WritePod(pod, UnderTestIfindex);
+
+    /// <summary>Takes the pod off the test-run device and puts its address back at its home entry.</summary>
+    public void Unmount(DiffPod pod)
+    {
+        Datapath.ReplacePolicy(UnderTestIfindex, []);
+        Datapath.DeleteEndpoint(UnderTestIfindex);
+        Assert.True(Datapath.TryGetEndpoint(pod.HomeIfindex, out var home), $"pod {pod.Name} has no home endpoint entry");
+        Datapath.UpsertEndpoint(home);
+    }
+
+    /// <summary>
+    /// Runs the first packet of <paramref name="cell"/> (a TCP SYN, a UDP datagram or an ICMP
+    /// echo request) and reads what happened from the tc verdict and the metrics counters of
+    /// the cell's protocol. Every cell has a source port (echo identifier) no earlier cell of
+    /// the scenario used, below every destination port probed above 8081, so conntrack sees a
+    /// NEW connection that is no earlier cell's reply either: every cell is judged by policy.
+    /// </summary>
+    public (CellVerdict Verdict, string Detail) Run(DiffCell cell)
+    {
+        var before = Counts(cell.Protocol);
+        var frame = Frame(cell, NextSourcePort());
+        var program = cell.FromPod ? Datapath.Program : Datapath.ToPodProgram;
+        var output = new byte[frame.Length + 128];
+        var tc = program.TestRun(frame, output).ReturnValue;
+        var after = Counts(cell.Protocol);
+        var changed = s_counted.Where((_, i) => after[i] != before[i]).ToList();
+        var detail = $"tc verdict {tc}, counted as {(changed.Count == 0 ? "nothing of forwarded/policy-denied/policy-deny" : string.Join(", ", changed.Select(r => DatapathReasons.Name((int)r))))}";
+        CellVerdict verdict = (tc, changed) switch
+        {
+            (DatapathObjects.TcActOk or DatapathObjects.TcActRedirect, [DropReason.Forwarded]) => CellVerdict.Allowed,
+            (DatapathObjects.TcActShot, [DropReason.PolicyDenied]) => CellVerdict.PolicyDenied,
+            (DatapathObjects.TcActShot, [DropReason.PolicyDeny]) => CellVerdict.PolicyDeny,
+            _ => CellVerdict.OtherDrop,
+        };
+        return (verdict, detail);
+    }
+
+    /// <summary>The reasons a cell can be counted under; any other outcome is <see cref="CellVerdict.OtherDrop"/>.</summary>
+    private static readonly DropReason[] s_counted = [DropReason.Forwarded, DropReason.PolicyDenied, DropReason.PolicyDeny];
+
+    private ushort NextSourcePort()
+    {
+        // 10000-29998: above every probed port up to 8081 and below 29999, the lowest above it.
+        if (_nextPort > 29998)
+        {
+            throw new InvalidOperationException("failed to pick a fresh source port: the scenario has more than 19,999 cells");
+        }
+        return _nextPort++;
+    }
+
+    /// <summary>
+    /// The packets counted for each of <see cref="s_counted"/>, IPv4 and this protocol, summed
+    /// over directions and CPUs: a few lookups of single slots (metrics_slot in
+    /// bpf/lib/maps.h) instead of reading the whole array for every cell.
+    /// </summary>
+    private ulong[] Counts(byte protocol)
+    {
+        var perCpu = new MetricsValue[Datapath.Metrics.CpuCount];
+        var counts = new ulong[s_counted.Length];
+        for (var i = 0; i < s_counted.Length; i++)
+        {
+            foreach (var direction in new[] { Direction.Unknown, Direction.Ingress, Direction.Egress })
+            {
+                var slot = new MetricsKey { Reason = (byte)s_counted[i], Direction = direction, L3 = 4, L4Protocol = protocol }.ToSlot();
+                if (Datapath.Metrics.TryLookup(slot, perCpu))
+                {
+                    foreach (var v in perCpu)
+                    {
+                        counts[i] += v.Packets;
+                    }
+                }
+            }
+        }
+        return counts;
+    }
+
+    private static byte[] Frame(DiffCell cell, ushort sourcePort)
+    {
+        var buffer = new byte[256];
+        var b = new PacketBuilder(buffer);
+        var pod = cell.UnderTest;
+        // From a pod: pod MAC -> its host-side MAC. Toward a pod: the stack routed it and set
+        // the host-side MAC as source and the pod's as destination.
+        if (cell.FromPod)
+        {
+            b.Ethernet(pod.HostMac, pod.Mac);
+        }
+        else
+        {
+            b.Ethernet(pod.Mac, pod.HostMac);
+        }
+        b.Ipv4(V4(cell.Source.Address), V4(cell.Destination.Address));
+        switch (cell.Protocol)
+        {
+            case IpProtocol.Tcp:
+                b.Tcp(sourcePort, (ushort)cell.Port, sequenceNumber: 1, flags: TcpFlags.Syn);
+                break;
+            case IpProtocol.Udp:
+                b.Udp(sourcePort, (ushort)cell.Port);
+                b.Payload(12, 0x33);
+                break;
+            case IpProtocol.Icmp when cell.Port == PolicyDifferentialScenario.EchoRequestType:
+                b.Icmpv4Echo(request: true, identifier: sourcePort, sequenceNumber: 1);
+                b.Payload(16, 0x11);
+                break;
+            default:
+                throw new ArgumentException($"failed to build the frame of cell {cell}: no builder for it");
+        }
+        return buffer[..b.Finish()];
+    }
+
+    private static Ipv4Address V4(IPAddress address) => Ipv4Address.Parse(address.ToString());
+
+    public void Dispose()
+    {
+        try
+        {
+            Datapath.Dispose();
+        }
+        finally
+        {
+            _scope.Dispose();
+        }
+    }
+}
