@@ -35,6 +35,7 @@
 #include "lib/parse.h"
 #include "lib/policy.h"
 #include "lib/redirect.h"
+#include "lib/trace.h"
 
 /* Where the programs run, as the metrics key and drop records name it: the ingress and
  * egress hooks of the host-side veth (common.h: directions are those of the device the
@@ -42,22 +43,34 @@
 #define FROM_POD_DIR DIR_INGRESS
 #define TO_POD_DIR DIR_EGRESS
 
+/* A packet handed to the node's stack, traced as such. */
+static __always_inline int forward_to_stack(struct __sk_buff *skb, const struct packet_info *info, const struct ct_ctx *ct,
+					    const struct endpoint_info *src)
+{
+	if (trace_wanted(ct))
+		trace_packet(skb, info, ct, TRACE_TO_STACK, src->identity, trace_identity(skb, info, true));
+	return account_forward(skb, info, FROM_POD_DIR, TC_ACT_OK);
+}
+
 /* Step 7: a destination that is a pod on this node gets the packet straight through
  * bpf_redirect_peer; everything else (other nodes, the node itself, the outside world)
- * is routed by the node's stack. */
-static __always_inline int forward_ip(struct __sk_buff *skb, const struct packet_info *info,
-				      const struct endpoint_info *dst)
+ * is routed by the node's stack. The trace record shows the frame as it is delivered
+ * (rewritten MACs, decremented TTL). */
+static __always_inline int forward_ip(struct __sk_buff *skb, const struct packet_info *info, const struct ct_ctx *ct,
+				      const struct endpoint_info *src, const struct endpoint_info *dst)
 {
 	int ret;
 
 	if (!dst)
-		return account_forward(skb, info, FROM_POD_DIR, TC_ACT_OK);
+		return forward_to_stack(skb, info, ct, src);
 	ret = endpoint_rewrite(skb, info, dst);
 	if (ret == DROP_TTL_EXCEEDED)
 		/* Unchanged; the stack decrements to 0 and sends ICMP Time Exceeded (RFC 1812 5.3.1). */
-		return account_forward(skb, info, FROM_POD_DIR, TC_ACT_OK);
+		return forward_to_stack(skb, info, ct, src);
 	if (ret)
 		return account_drop(skb, info, FROM_POD_DIR, ret);
+	if (trace_wanted(ct))
+		trace_packet(skb, info, ct, TRACE_TO_ENDPOINT, src->identity, dst->identity);
 	return account_forward(skb, info, FROM_POD_DIR, redirect_to_endpoint(dst));
 }
 
@@ -100,7 +113,7 @@ static __always_inline int judge_and_forward(struct __sk_buff *skb, const struct
 	ret = ct_commit(info, ct, CT_ORIGIN_FROM_POD, src->identity);
 	if (ret)
 		return account_drop(skb, info, FROM_POD_DIR, ret);
-	return forward_ip(skb, info, dst);
+	return forward_ip(skb, info, ct, src, dst);
 }
 
 static __always_inline int handle_ipv4(struct __sk_buff *skb, const struct packet_info *info,
@@ -347,6 +360,12 @@ int to_pod(struct __sk_buff *skb)
 	ret = ct_commit(&info, &ct, CT_ORIGIN_TO_POD, peer);
 	if (ret)
 		return account_drop(skb, &info, TO_POD_DIR, ret);
+	if (trace_wanted(&ct)) {
+		ep = endpoint_by_ifindex(skb->ifindex);
+		if (peer == IDENTITY_UNKNOWN)
+			peer = trace_identity(skb, &info, false);
+		trace_packet(skb, &info, &ct, TRACE_TO_ENDPOINT, peer, ep ? ep->identity : IDENTITY_UNKNOWN);
+	}
 	return account_forward(skb, &info, TO_POD_DIR, TC_ACT_OK);
 }
 

@@ -229,7 +229,7 @@ __attribute__((noinline)) int policy_check(struct __sk_buff *skb, const struct e
 	policy_judge(ep, dir, peer, proto, (__be16)dport, &v);
 	if (v.match == POLICY_MATCH_NONE)
 		return 0;
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	e = event_reserve(sizeof(*e));
 	if (!e)
 		return v.reason;
 	cap = skb->len;

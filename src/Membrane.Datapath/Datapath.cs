@@ -32,6 +32,9 @@ public sealed record DatapathOptions
     /// <summary>Conntrack lifetimes, written to the datapath at every <see cref="Datapath.Open"/>.</summary>
     public Conntrack.ConntrackTimeouts ConntrackTimeouts { get; init; } = new();
 
+    /// <summary>Which forwarded packets get a trace record, written to the datapath at every <see cref="Datapath.Open"/>.</summary>
+    public MonitorAggregation MonitorAggregation { get; init; } = MonitorAggregation.Medium;
+
     /// <summary>Tests only: the conntrack tables' map type (a plain hash fills up instead of evicting).</summary>
     internal BpfMapType? ConntrackMapType { get; init; }
 }
@@ -66,7 +69,7 @@ public sealed partial class Datapath : IDisposable
     public const string ToPodProgramName = "to_pod";
 
     /// <summary>The maps pinned (and adopted) with the programs, in the order the constructor takes them.</summary>
-    internal static readonly string[] PinnedMaps = ["endpoints", "endpoints_by_ip", "metrics", "events", "event_seq", "ct4", "ct6", "ct_config", "policy_allow", "policy_deny", "ipcache"];
+    internal static readonly string[] PinnedMaps = ["endpoints", "endpoints_by_ip", "metrics", "events", "event_state", "ct4", "ct6", "ct_config", "policy_allow", "policy_deny", "ipcache", "monitor_config"];
 
     /// <summary>The conntrack tables, which the options size before the object is loaded.</summary>
     private static readonly string[] ConntrackMaps = ["ct4", "ct6"];
@@ -87,6 +90,8 @@ public sealed partial class Datapath : IDisposable
         EndpointsByIp = new BpfMap<EndpointIpKey, EndpointInfo>(maps[1]);
         Metrics = new BpfPerCpuMap<uint, MetricsValue>(maps[2]);
         EventsMap = maps[3];
+        EventState = new BpfPerCpuMap<uint, EventState>(maps[4]);
+        MonitorConfig = new BpfMap<uint, MonitorConfig>(maps[11]);
         Conntrack4 = new BpfMap<Conntrack.CtKey4, Conntrack.CtEntry>(maps[5]);
         Conntrack6 = new BpfMap<Conntrack.CtKey6, Conntrack.CtEntry>(maps[6]);
         ConntrackConfig = new BpfMap<uint, Conntrack.CtConfig>(maps[7]);
@@ -166,6 +171,7 @@ public sealed partial class Datapath : IDisposable
         Directory.CreateDirectory(dir);
         var datapath = File.Exists(Path.Combine(dir, ProgramName)) ? Adopt(dir, options.ObjectPath) : LoadAndPin(dir, options);
         datapath.ConntrackConfig.Update(0, timeouts);
+        datapath.MonitorAggregation = options.MonitorAggregation;
         return datapath;
     }
 
@@ -271,13 +277,6 @@ public sealed partial class Datapath : IDisposable
             DisposeAll(opened);
             throw;
         }
-    }
-
-    /// <summary>Starts reading the drop records of the event ring buffer (decode them with <see cref="DatapathDrop.TryDecode"/>). The caller disposes the reader.</summary>
-    public BpfRingBufferReader OpenEvents()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return new BpfRingBufferReader(BpfMap.OpenPinned(Path.Combine(PinDirectory, "events")));
     }
 
     /// <summary>

@@ -41,7 +41,7 @@ public sealed class DatapathLayoutTests
     public void EveryStructTheDatapathSharesIsMirrored()
     {
         // The map keys/values and event records user space reads; a new one needs a mirror.
-        string[] shared = ["event_header", "drop_event", "metrics_key", "metrics_value", "verdict_key", "verdict_value"];
+        string[] shared = ["event_header", "drop_event", "trace_event", "metrics_key", "metrics_value", "verdict_key", "verdict_value"];
         var mirrored = MirrorTypes().Select(t => t.GetCustomAttribute<CTwinAttribute>()!.Name).ToHashSet();
         Assert.All(shared, s => Assert.Contains(s, mirrored));
     }

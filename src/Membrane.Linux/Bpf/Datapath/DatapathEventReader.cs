@@ -78,6 +78,34 @@ public readonly ref struct DatapathEventReader
     /// <summary>The body after the header.</summary>
     public ReadOnlySpan<byte> Body => _record[HeaderLength..];
 
+    /// <summary>
+    /// The fields every record type shares (offsets 8..19: reason, captured, ifindex, packet
+    /// length) and its captured bytes. False for an unknown type or a record too short for its type.
+    /// </summary>
+    public bool TryReadCommon(out EventCommonView common, out EventReadError error)
+    {
+        common = default;
+        var dataOffset = Type switch
+        {
+            EventType.Drop => DropEvent.DataOffset,
+            EventType.Trace or EventType.PolicyVerdict => TraceEvent.DataOffset,
+            _ => -1,
+        };
+        if (dataOffset < 0)
+        {
+            error = EventReadError.WrongType;
+            return false;
+        }
+        if (_record.Length < dataOffset)
+        {
+            error = EventReadError.BadLength;
+            return false;
+        }
+        common = new EventCommonView(_record, dataOffset);
+        error = EventReadError.None;
+        return true;
+    }
+
     /// <summary>Reads the record as a drop event.</summary>
     public bool TryReadDrop(out DropEventView drop, out EventReadError error)
     {
@@ -128,6 +156,66 @@ public readonly ref struct DropEventView
             var captured = BinaryPrimitives.ReadUInt16BigEndian(_r[10..]);
             var available = _r.Length - DropEvent.DataOffset;
             return _r.Slice(DropEvent.DataOffset, Math.Min(captured, available));
+        }
+    }
+}
+
+/// <summary>
+/// The part every record type shares, read in place: reason (0 for a trace or an allowed
+/// verdict), ifindex, packet length, the captured bytes, and the type-specific fields at
+/// their offsets (struct drop_event, trace_event, policy_verdict_event).
+/// </summary>
+public readonly ref struct EventCommonView
+{
+    private readonly ReadOnlySpan<byte> _r;
+    private readonly int _dataOffset;
+
+    internal EventCommonView(ReadOnlySpan<byte> record, int dataOffset)
+    {
+        _r = record;
+        _dataOffset = dataOffset;
+    }
+
+    /// <summary>The record type.</summary>
+    public EventType Type => (EventType)(_r[0] & 0x0f);
+
+    /// <summary>The header's subtype byte: a trace's <see cref="TracePoint"/>, a verdict's policy direction.</summary>
+    public byte Flags => _r[1];
+
+    /// <summary>The drop reason (0: not dropped).</summary>
+    public int Reason => BinaryPrimitives.ReadUInt16BigEndian(_r[8..]);
+
+    /// <summary>The device the record is about.</summary>
+    public int Ifindex => (int)BinaryPrimitives.ReadUInt32BigEndian(_r[12..]);
+
+    /// <summary>The whole packet's length.</summary>
+    public int PacketLength => (int)BinaryPrimitives.ReadUInt32BigEndian(_r[16..]);
+
+    /// <summary>A drop's hook direction.</summary>
+    public Direction DropDirection => Type == EventType.Drop ? (Direction)_r[20] : Direction.Unknown;
+
+    /// <summary>A trace's source identity, a verdict's peer identity (0 for a drop).</summary>
+    public uint Identity1 => Type == EventType.Drop ? 0 : BinaryPrimitives.ReadUInt32BigEndian(_r[20..]);
+
+    /// <summary>A trace's destination identity, a verdict's rule (0 for a drop).</summary>
+    public uint Identity2OrRule => Type == EventType.Drop ? 0 : BinaryPrimitives.ReadUInt32BigEndian(_r[24..]);
+
+    /// <summary>A trace's conntrack result (enum ct_result), 0 otherwise.</summary>
+    public byte ConntrackResult => Type == EventType.Trace ? _r[28] : (byte)0;
+
+    /// <summary>A trace's TCP flags, 0 otherwise.</summary>
+    public byte TcpFlags => Type == EventType.Trace ? _r[30] : (byte)0;
+
+    /// <summary>A verdict's enum policy_match, 0 otherwise.</summary>
+    public byte PolicyMatch => Type == EventType.PolicyVerdict ? _r[31] : (byte)0;
+
+    /// <summary>The packet's first bytes (as many as were captured and fit in the record).</summary>
+    public ReadOnlySpan<byte> Packet
+    {
+        get
+        {
+            var captured = BinaryPrimitives.ReadUInt16BigEndian(_r[10..]);
+            return _r.Slice(_dataOffset, Math.Min(captured, _r.Length - _dataOffset));
         }
     }
 }

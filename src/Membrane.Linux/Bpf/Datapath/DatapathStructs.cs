@@ -268,3 +268,45 @@ public unsafe struct DropEvent
     /// <summary>Offset of <see cref="Data"/> in the record.</summary>
     public const int DataOffset = 24;
 }
+
+/// <summary>Where a trace record saw its packet (the header's flags byte). C twin: enum trace_point (bpf/lib/events.h); Cilium's monitor numbers.</summary>
+[CTwin("trace_point")]
+public enum TracePoint : byte
+{
+    /// <summary>Delivered into a pod.</summary>
+    [CTwin("TRACE_TO_ENDPOINT")] ToEndpoint = 0,
+    /// <summary>A pod's packet handed to the node's stack.</summary>
+    [CTwin("TRACE_TO_STACK")] ToStack = 3,
+}
+
+/// <summary>
+/// A trace record: a forwarded packet. C twin: struct trace_event (bpf/lib/events.h);
+/// network byte order throughout. Read records with <see cref="DatapathEventReader"/>.
+/// </summary>
+[CTwin("trace_event")]
+[StructLayout(LayoutKind.Explicit, Size = 128)]
+public unsafe struct TraceEvent
+{
+    [CTwin("header")][FieldOffset(0)] public EventHeader Header;
+    [CTwin("reserved0")][FieldOffset(8)] public ushort Reserved0;
+    /// <summary>Valid bytes in <see cref="Data"/> (__be16).</summary>
+    [CTwin("captured")][FieldOffset(10)] public ushort CapturedBigEndian;
+    /// <summary>The endpoint's host-side veth (__be32).</summary>
+    [CTwin("ifindex")][FieldOffset(12)] public uint IfindexBigEndian;
+    /// <summary>The whole packet's length (__be32).</summary>
+    [CTwin("packet_length")][FieldOffset(16)] public uint PacketLengthBigEndian;
+    /// <summary>Identity of the packet's source address (__be32).</summary>
+    [CTwin("src_identity")][FieldOffset(20)] public uint SourceIdentityBigEndian;
+    /// <summary>Identity of its destination address (__be32).</summary>
+    [CTwin("dst_identity")][FieldOffset(24)] public uint DestinationIdentityBigEndian;
+    /// <summary>enum ct_result.</summary>
+    [CTwin("ct_result")][FieldOffset(28)] public byte ConntrackResult;
+    [CTwin("l4_proto")][FieldOffset(29)] public byte L4Protocol;
+    [CTwin("tcp_flags")][FieldOffset(30)] public byte TcpFlags;
+    [CTwin("reserved1")][FieldOffset(31)] public byte Reserved1;
+    /// <summary>The first bytes of the packet.</summary>
+    [CTwin("data")][FieldOffset(32)] public fixed byte Data[DropEvent.CaptureLength];
+
+    /// <summary>Offset of <see cref="Data"/> in the record.</summary>
+    public const int DataOffset = 32;
+}
