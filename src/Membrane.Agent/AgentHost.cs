@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Membrane.Agent.Conntrack;
 using Membrane.Agent.Endpoints;
+using Membrane.Agent.Flows;
 using Membrane.Agent.Identities;
 using Membrane.Agent.Ipam;
 using Membrane.Agent.Policy;
@@ -43,6 +44,8 @@ public sealed class AgentHost : IAsyncDisposable
     private readonly IConntrackDatapath? _conntrackDatapath;
     private readonly IPolicyDatapath? _policyDatapath;
     private Task _conntrackLoop = Task.CompletedTask;
+    private readonly IFlowDatapath? _flowDatapath;
+    private Task _flowLoop = Task.CompletedTask;
 
     /// <summary>Creates a host; nothing happens until <see cref="StartAsync"/> or <see cref="RunAsync"/>.</summary>
     /// <param name="options">The command line.</param>
@@ -57,14 +60,19 @@ public sealed class AgentHost : IAsyncDisposable
     /// The datapath's policy maps and ipcache, which the agent's <see cref="PolicyManager"/>
     /// writes; null when the datapath has none (policies are kept and resolved, not enforced).
     /// </param>
+    /// <param name="flows">
+    /// The datapath's event records, which the agent's <see cref="FlowObserver"/> reads and
+    /// serves under /v1/flows; null when the datapath has none.
+    /// </param>
     public AgentHost(AgentOptions options, IEndpointDatapath datapath, ILoggerFactory? loggerFactory = null, TimeProvider? time = null,
-        IConntrackDatapath? conntrack = null, IPolicyDatapath? policy = null)
+        IConntrackDatapath? conntrack = null, IPolicyDatapath? policy = null, IFlowDatapath? flows = null)
     {
         options.Validate();
         _options = options;
         _datapath = datapath;
         _conntrackDatapath = conntrack;
         _policyDatapath = policy;
+        _flowDatapath = flows;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger<AgentHost>();
         _time = time ?? TimeProvider.System;
@@ -84,6 +92,9 @@ public sealed class AgentHost : IAsyncDisposable
 
     /// <summary>The conntrack garbage collector, once started (null without conntrack tables).</summary>
     public ConntrackCollector? Conntrack { get; private set; }
+
+    /// <summary>The flow observer, once started (null without datapath records).</summary>
+    public FlowObserver? Flows { get; private set; }
 
     /// <summary>
     /// Runs until <paramref name="ct"/> is cancelled or, with <see cref="AgentOptions.HandleSignals"/>,
@@ -159,6 +170,12 @@ public sealed class AgentHost : IAsyncDisposable
                 Conntrack = new ConntrackCollector(_conntrackDatapath, _options.Conntrack.GcInterval, _time,
                     _loggerFactory.CreateLogger<ConntrackCollector>());
             }
+            if (_flowDatapath is not null)
+            {
+                var endpoints = Endpoints;
+                Flows = new FlowObserver(_flowDatapath.OpenEvents(Math.Min(_options.FlowBufferSize, 65536)), _options.FlowBufferSize,
+                    endpoints.List, _time, _loggerFactory.CreateLogger<FlowObserver>());
+            }
 
             try
             {
@@ -182,6 +199,10 @@ public sealed class AgentHost : IAsyncDisposable
             {
                 _conntrackLoop = Conntrack.RunAsync(_background.Token);
             }
+            if (Flows is not null)
+            {
+                _flowLoop = Task.Run(() => Flows.RunAsync(_background!.Token));
+            }
             _logger.LogInformation("agent {Node} listening on {Socket} (state {StateDir}, pod CIDRs {Cidrs}, datapath {Datapath})",
                 _options.NodeName, _options.SocketPath, _options.StateDir, string.Join(",", _options.PodCidrs), _datapath.Description);
         }
@@ -201,6 +222,8 @@ public sealed class AgentHost : IAsyncDisposable
             await _identityCollector.ConfigureAwait(false);
             await _conntrackLoop.ConfigureAwait(false);
             _conntrackLoop = Task.CompletedTask;
+            await _flowLoop.ConfigureAwait(false);
+            _flowLoop = Task.CompletedTask;
             _background.Dispose();
             _background = null;
         }
@@ -225,6 +248,8 @@ public sealed class AgentHost : IAsyncDisposable
         Policy = null;
         Conntrack?.Dispose();
         Conntrack = null;
+        Flows?.Dispose();
+        Flows = null;
         Identities = null;
         Ipam = null;
         _stateLock?.Dispose();
@@ -273,8 +298,15 @@ public sealed class AgentHost : IAsyncDisposable
         builder.Services.AddSingleton<IHostLifetime, ExternalLifetime>();
         var app = builder.Build();
         AgentApi.Map(app, Endpoints!, Identities!, Policy!, facts, Conntrack, _loggerFactory.CreateLogger("Membrane.Agent.Api"));
+        AgentApi.MapFlows(app, Flows, new FlowConverter(_options.NodeName, IdentityLabels), _flowDatapath?.MonitorAggregation ?? "");
         return app;
     }
+
+    // Labels of an identity that is no local endpoint's (a pod's since gone, a CIDR's): the
+    // policy resolver knows every identity it matches, the allocator the rest.
+    private IReadOnlyList<string>? IdentityLabels(uint id) =>
+        Policy?.Identity(id) is { } known ? known.Labels.Labels.Select(l => l.Value.Length == 0 ? $"{l.Source}:{l.Key}" : l.ToString()).ToArray()
+        : Identities?.Lookup(id) is { } info ? FlowConverter.DisplayLabels(info.Labels.ToStrings()) : null;
 
     private async Task CollectIdentitiesAsync(CancellationToken ct)
     {

@@ -39,6 +39,15 @@ public sealed record AgentOptions
     /// </summary>
     public bool AllowLocalhost { get; init; } = true;
 
+    /// <summary>Flows the observer keeps in memory for <c>membrane observe</c> (--flow-buffer-size; Hubble's default 4,096).</summary>
+    public int FlowBufferSize { get; init; } = DefaultFlowBufferSize;
+
+    /// <summary>The default of <see cref="FlowBufferSize"/>.</summary>
+    public const int DefaultFlowBufferSize = 4096;
+
+    /// <summary>The largest <see cref="FlowBufferSize"/> (about 200 MiB of flows).</summary>
+    public const int MaxFlowBufferSize = 1 << 20;
+
     /// <summary>
     /// Whether <see cref="AgentHost.RunAsync"/> stops on SIGINT/SIGTERM. True for the agent
     /// process; tests that host an agent in-process turn it off.
@@ -80,6 +89,10 @@ public sealed record AgentOptions
         if (IdentityGracePeriod < TimeSpan.Zero)
         {
             throw new ArgumentException($"failed to start the agent: negative identity grace period {IdentityGracePeriod}");
+        }
+        if (FlowBufferSize is < 1 or > MaxFlowBufferSize)
+        {
+            throw new ArgumentException($"failed to start the agent: --flow-buffer-size {FlowBufferSize} is not between 1 and {MaxFlowBufferSize}");
         }
         Conntrack.Validate();
     }

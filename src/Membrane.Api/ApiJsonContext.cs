@@ -32,6 +32,7 @@ namespace Membrane.Api;
 [JsonSerializable(typeof(PolicyTraceRequest))]
 [JsonSerializable(typeof(PolicyTraceResponse))]
 [JsonSerializable(typeof(FlowLine))]
+[JsonSerializable(typeof(Flow))]
 [JsonSerializable(typeof(ObserveRequest))]
 [JsonSerializable(typeof(MonitorRecord))]
 [JsonSerializable(typeof(FlowStatusResponse))]

@@ -31,11 +31,21 @@ internal static class AgentCommand
             Description = "Let the node itself reach its pods whatever their ingress policy says (Kubernetes NetworkPolicy semantics; kubelet probes); a deny rule naming the host still wins",
             DefaultValueFactory = _ => true,
         };
+        var flowBufferSize = new Option<int>("--flow-buffer-size")
+        {
+            Description = $"Flows kept in memory for `membrane observe` (1 to {AgentOptions.MaxFlowBufferSize})",
+            DefaultValueFactory = _ => AgentOptions.DefaultFlowBufferSize,
+        };
+        var monitorAggregation = new Option<string>("--monitor-aggregation")
+        {
+            Description = "Which forwarded packets become trace flows: medium (a connection's first packet and TCP SYN/FIN/RST), none (every packet), maximum (first packets only). Drops and policy verdicts are always reported",
+            DefaultValueFactory = _ => "medium",
+        }.AcceptOnlyFromAmong("medium", "none", "maximum");
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least severe log level written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
         var command = new Command("agent", "Run the node agent: IPAM, endpoints, datapath and the API (foreground)")
         {
-            stateDir, socket, podCidr, nodeName, bpfRoot, ctMaxEntries, ctTcpSyn, ctTcpEstablished, ctTcpClose, ctOther, ctGcInterval, allowLocalhost, logLevel,
+            stateDir, socket, podCidr, nodeName, bpfRoot, ctMaxEntries, ctTcpSyn, ctTcpEstablished, ctTcpClose, ctOther, ctGcInterval, allowLocalhost, flowBufferSize, monitorAggregation, logLevel,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -58,6 +68,7 @@ internal static class AgentCommand
                     PodCidrs = AgentOptions.ParsePodCidrs(parse.GetValue(podCidr)!),
                     NodeName = parse.GetValue(nodeName)!,
                     AllowLocalhost = parse.GetValue(allowLocalhost),
+                    FlowBufferSize = parse.GetValue(flowBufferSize),
                     Conntrack = ConntrackSettings.FromFlags(parse.GetValue(ctMaxEntries), parse.GetValue(ctTcpSyn), parse.GetValue(ctTcpEstablished),
                         parse.GetValue(ctTcpClose), parse.GetValue(ctOther), parse.GetValue(ctGcInterval)),
                 };
@@ -70,14 +81,15 @@ internal static class AgentCommand
             }
             try
             {
-                using var datapath = KernelEndpointDatapath.Open(options.NodeName, options.PodCidrs, parse.GetValue(bpfRoot), options.Conntrack);
+                using var datapath = KernelEndpointDatapath.Open(options.NodeName, options.PodCidrs, parse.GetValue(bpfRoot), options.Conntrack,
+                    Enum.Parse<Datapath.MonitorAggregation>(parse.GetValue(monitorAggregation)!, ignoreCase: true));
                 log.LogInformation("datapath: {Description}, pinned at {Pins}", datapath.Description, datapath.PinPath);
                 if (datapath.ConntrackMaxEntries != options.Conntrack.MaxEntries)
                 {
                     log.LogWarning("the adopted conntrack tables hold {Actual} entries each, not the {Requested} of --ct-max-entries: the size applies once the node's pins are removed",
                         datapath.ConntrackMaxEntries, options.Conntrack.MaxEntries);
                 }
-                await using var host = new AgentHost(options, datapath, loggers, conntrack: datapath, policy: datapath);
+                await using var host = new AgentHost(options, datapath, loggers, conntrack: datapath, policy: datapath, flows: datapath);
                 await host.RunAsync(ct).ConfigureAwait(false);
                 return 0;
             }

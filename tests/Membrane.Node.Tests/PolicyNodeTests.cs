@@ -1,7 +1,5 @@
 using System.Globalization;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using Membrane.Api;
 using Membrane.Testing;
@@ -126,35 +124,8 @@ public sealed class PolicyNodeTests
         return NodeState.Packets(JsonSerializer.Deserialize(stdout, ApiJsonContext.Default.ListBpfMetricEntry)!, reason);
     }
 
-    /// <summary>
-    /// One TCP connection and an echo, within <paramref name="timeout"/>: true when it worked,
-    /// false when the connection could not be made in time (the SYN was dropped).
-    /// </summary>
-    private static async Task<bool> Connects(TestPod client, TestPod server, int port, TimeSpan timeout)
-    {
-        var address = IPAddress.Parse(server.Ipv4);
-        using var listener = server.Namespace.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
-        listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        listener.Bind(new IPEndPoint(address, port));
-        listener.Listen();
-        using var socket = client.Namespace.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            var accept = listener.AcceptAsync(cts.Token).AsTask();
-            await socket.ConnectAsync(listener.LocalEndPoint!, cts.Token);
-            using var accepted = await accept;
-            await socket.SendAsync(Encoding.ASCII.GetBytes("hello"), cts.Token);
-            var buffer = new byte[16];
-            var n = await accepted.ReceiveAsync(buffer, cts.Token);
-            await accepted.SendAsync(buffer.AsMemory(0, n), cts.Token);
-            return await socket.ReceiveAsync(buffer, cts.Token) == n;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
+    private static Task<bool> Connects(TestPod client, TestPod server, int port, TimeSpan timeout) =>
+        NsTraffic.TcpConnects(client.Namespace, server.Namespace, IPAddress.Parse(server.Ipv4), port, timeout);
 
     /// <summary>The scenario's matrix: frontend→backend:8080 and backend→db:5432 work; frontend→db and db→backend are policy drops.</summary>
     private static async Task AssertMatrix(TestNode node, TestPod frontend, TestPod backend, TestPod db, string what)

@@ -21,6 +21,35 @@ public static class NsTraffic
             return ping.Send(to, timeoutMs).Status;
         });
 
+    /// <summary>
+    /// One TCP connection and an echo within <paramref name="timeout"/>: true when it worked,
+    /// false when the connection could not be made in time (its SYN was dropped).
+    /// </summary>
+    public static async Task<bool> TcpConnects(NetNsFixture client, NetNsFixture server, IPAddress serverAddress, int port, TimeSpan timeout)
+    {
+        using var listener = server.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
+        listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        listener.Bind(new IPEndPoint(serverAddress, port));
+        listener.Listen();
+        using var socket = client.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            var accept = listener.AcceptAsync(cts.Token).AsTask();
+            await socket.ConnectAsync(listener.LocalEndPoint!, cts.Token);
+            using var accepted = await accept;
+            await socket.SendAsync(Encoding.ASCII.GetBytes("hello"), cts.Token);
+            var buffer = new byte[16];
+            var n = await accepted.ReceiveAsync(buffer, cts.Token);
+            await accepted.SendAsync(buffer.AsMemory(0, n), cts.Token);
+            return await socket.ReceiveAsync(buffer, cts.Token) == n;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>One TCP connection: the client sends <paramref name="message"/>, the server echoes it; returns the echo.</summary>
     public static async Task<string> TcpExchange(NetNsFixture client, NetNsFixture server, IPAddress serverAddress,
         string message = "ping over tcp", int port = 0)

@@ -30,9 +30,11 @@ public sealed partial class KernelEndpointDatapath : IEndpointDatapath, IDisposa
     /// <summary>
     /// Loads (or adopts) the datapath for <paramref name="nodeName"/> and prepares the node:
     /// unreachable routes for the pod CIDRs, forwarding on. <paramref name="conntrack"/> sizes
-    /// the conntrack tables of a new datapath and sets the lifetimes of any.
+    /// the conntrack tables of a new datapath and sets the lifetimes of any;
+    /// <paramref name="monitorAggregation"/> says which forwarded packets are traced.
     /// </summary>
-    public static KernelEndpointDatapath Open(string nodeName, IReadOnlyList<IPNetwork> podCidrs, string? pinRoot = null, ConntrackSettings? conntrack = null)
+    public static KernelEndpointDatapath Open(string nodeName, IReadOnlyList<IPNetwork> podCidrs, string? pinRoot = null, ConntrackSettings? conntrack = null,
+        Datapath.MonitorAggregation monitorAggregation = Datapath.MonitorAggregation.Medium)
     {
         conntrack ??= new ConntrackSettings();
         var options = new DatapathOptions
@@ -41,6 +43,7 @@ public sealed partial class KernelEndpointDatapath : IEndpointDatapath, IDisposa
             PinRoot = pinRoot ?? DatapathOptions.DefaultPinRoot,
             ConntrackMaxEntries = conntrack.MaxEntries,
             ConntrackTimeouts = conntrack.Timeouts,
+            MonitorAggregation = monitorAggregation,
         };
         if (options.PinRoot.StartsWith(BpfFs.DefaultRoot + "/", StringComparison.Ordinal) && !BpfFs.IsBpfFs(BpfFs.DefaultRoot))
         {
