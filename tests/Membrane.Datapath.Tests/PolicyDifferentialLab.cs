@@ -65,7 +65,7 @@ internal sealed class PolicyDifferentialLab : IDisposable
     /// </summary>
     private void WritePod(DiffPod pod, int ifindex)
     {
-        var entry = new EndpointEntry(ifindex, pod.Address, null, PhysicalAddress.Parse(pod.Mac.ToString()),
+        var entry = new EndpointEntry(ifindex, pod.Address, pod.Address6, PhysicalAddress.Parse(pod.Mac.ToString()),
             PhysicalAddress.Parse(pod.HostMac.ToString()), pod.Identity, IngressPolicy: true, EgressPolicy: true);
         Datapath.UpsertEndpoint(entry);
         var entries = _scenario.KernelEntries(pod, ifindex, out var ingress, out var egress);
@@ -94,12 +94,12 @@ internal sealed class PolicyDifferentialLab : IDisposable
     /// </summary>
     public (CellVerdict Verdict, string Detail) Run(DiffCell cell)
     {
-        var before = Counts(cell.Protocol);
+        var before = Counts(cell.Family, cell.Protocol);
         var frame = Frame(cell, NextSourcePort());
         var program = cell.FromPod ? Datapath.Program : Datapath.ToPodProgram;
         var output = new byte[frame.Length + 128];
         var tc = program.TestRun(frame, output).ReturnValue;
-        var after = Counts(cell.Protocol);
+        var after = Counts(cell.Family, cell.Protocol);
         var changed = s_counted.Where((_, i) => after[i] != before[i]).ToList();
         var detail = $"tc verdict {tc}, counted as {(changed.Count == 0 ? "nothing of forwarded/policy-denied/policy-deny" : string.Join(", ", changed.Select(r => DatapathReasons.Name((int)r))))}";
         CellVerdict verdict = (tc, changed) switch
@@ -126,11 +126,11 @@ internal sealed class PolicyDifferentialLab : IDisposable
     }
 
     /// <summary>
-    /// The packets counted for each of <see cref="s_counted"/>, IPv4 and this protocol, summed
-    /// over directions and CPUs: a few lookups of single slots (metrics_slot in
+    /// The packets counted for each of <see cref="s_counted"/>, this family and protocol,
+    /// summed over directions and CPUs: a few lookups of single slots (metrics_slot in
     /// bpf/lib/maps.h) instead of reading the whole array for every cell.
     /// </summary>
-    private ulong[] Counts(byte protocol)
+    private ulong[] Counts(int family, byte protocol)
     {
         var perCpu = new MetricsValue[Datapath.Metrics.CpuCount];
         var counts = new ulong[s_counted.Length];
@@ -138,7 +138,7 @@ internal sealed class PolicyDifferentialLab : IDisposable
         {
             foreach (var direction in new[] { Direction.Unknown, Direction.Ingress, Direction.Egress })
             {
-                var slot = new MetricsKey { Reason = (byte)s_counted[i], Direction = direction, L3 = 4, L4Protocol = protocol }.ToSlot();
+                var slot = new MetricsKey { Reason = (byte)s_counted[i], Direction = direction, L3 = (byte)family, L4Protocol = protocol }.ToSlot();
                 if (Datapath.Metrics.TryLookup(slot, perCpu))
                 {
                     foreach (var v in perCpu)
@@ -166,7 +166,14 @@ internal sealed class PolicyDifferentialLab : IDisposable
         {
             b.Ethernet(pod.Mac, pod.HostMac);
         }
-        b.Ipv4(V4(cell.Source.Address), V4(cell.Destination.Address));
+        if (cell.Family == 4)
+        {
+            b.Ipv4(Ipv4Address.Parse(cell.Source.Address.ToString()), Ipv4Address.Parse(cell.Destination.Address.ToString()));
+        }
+        else
+        {
+            b.Ipv6(Ipv6Address.Parse(cell.Source.Address6.ToString()), Ipv6Address.Parse(cell.Destination.Address6.ToString()));
+        }
         switch (cell.Protocol)
         {
             case IpProtocol.Tcp:
@@ -180,13 +187,15 @@ internal sealed class PolicyDifferentialLab : IDisposable
                 b.Icmpv4Echo(request: true, identifier: sourcePort, sequenceNumber: 1);
                 b.Payload(16, 0x11);
                 break;
+            case IpProtocol.IcmpV6 when cell.Port == PolicyDifferentialScenario.EchoRequestType6:
+                b.Icmpv6Echo(request: true, identifier: sourcePort, sequenceNumber: 1);
+                b.Payload(16, 0x11);
+                break;
             default:
                 throw new ArgumentException($"failed to build the frame of cell {cell}: no builder for it");
         }
         return buffer[..b.Finish()];
     }
-
-    private static Ipv4Address V4(IPAddress address) => Ipv4Address.Parse(address.ToString());
 
     public void Dispose()
     {

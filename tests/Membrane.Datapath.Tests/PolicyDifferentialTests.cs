@@ -57,16 +57,27 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
             }
         }
         var disagreements = new List<string>();
+        var known = new List<string>();
+        var unlikeMaps = new List<string>();
         foreach (var (cell, kernel, detail) in results)
         {
             var verdict = scenario.Evaluate(cell);
             var expected = PolicyDifferentialScenario.Expected(verdict);
             if (kernel != expected)
             {
-                disagreements.Add(DescribeCell(scenario, cell, $"kernel {kernel} ({detail}), evaluator {expected}", verdict));
+                var text = DescribeCell(scenario, cell, $"kernel {kernel} ({detail}), evaluator {expected}", verdict);
+                (scenario.KnownDisagreement(cell, verdict) is null ? disagreements : known).Add(text);
+            }
+            // Whatever the evaluator says, the kernel must do what the entries it was given say.
+            if (kernel != scenario.Resolved(cell))
+            {
+                unlikeMaps.Add(DescribeCell(scenario, cell, $"kernel {kernel} ({detail}), resolved maps {scenario.Resolved(cell)}", verdict));
             }
         }
         output.WriteLine($"seed {seed}: {results.Count} cells in {clock.ElapsedMilliseconds} ms; " + Tally(results.Select(r => r.Kernel)));
+        ReportKnown(seed, known);
+        Assert.True(unlikeMaps.Count == 0,
+            $"{unlikeMaps.Count} of {results.Count} cells: the kernel did not do what its policy entries say:\n{string.Join("\n", unlikeMaps)}\n\n{scenario.Describe()}");
         Assert.True(disagreements.Count == 0,
             $"{disagreements.Count} of {results.Count} cells disagree (kernel vs evaluator):\n{string.Join("\n", disagreements)}\n\n{scenario.Describe()}");
         AssertNonTrivial(seed, results.Select(r => r.Kernel).ToList());
@@ -78,6 +89,7 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
     {
         var scenario = PolicyDifferentialScenario.Generate(seed);
         var disagreements = new List<string>();
+        var known = new List<string>();
         var verdicts = new List<CellVerdict>();
         foreach (var cell in scenario.Cells())
         {
@@ -87,10 +99,12 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
             verdicts.Add(resolved);
             if (resolved != expected)
             {
-                disagreements.Add(DescribeCell(scenario, cell, $"resolved maps {resolved}, evaluator {expected}", verdict));
+                var text = DescribeCell(scenario, cell, $"resolved maps {resolved}, evaluator {expected}", verdict);
+                (scenario.KnownDisagreement(cell, verdict) is null ? disagreements : known).Add(text);
             }
         }
         output.WriteLine($"seed {seed}: {verdicts.Count} cells; {Tally(verdicts)}");
+        ReportKnown(seed, known);
         Assert.True(disagreements.Count == 0,
             $"{disagreements.Count} of {verdicts.Count} cells disagree (resolver vs evaluator):\n{string.Join("\n", disagreements)}\n\n{scenario.Describe()}");
         AssertNonTrivial(seed, verdicts);
@@ -107,7 +121,8 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
             "kind: \"CiliumNetworkPolicy\"", "kind: \"NetworkPolicy\"", "matchLabels:", "operator: \"In\"", "operator: \"NotIn\"",
             "operator: \"Exists\"", "operator: \"DoesNotExist\"", "fromEndpoints:", "toEndpoints:", "fromEntities:", "toEntities:",
             "- \"world\"", "- \"host\"", "- \"all\"", "- \"cluster\"", "fromCIDR:", "toCIDR:", "fromCIDRSet:", "toCIDRSet:", "except:",
-            "endPort:", "protocol: \"TCP\"", "protocol: \"UDP\"", "protocol: \"ANY\"", "protocol: \"ICMP\"", "icmps:",
+            "endPort:", "protocol: \"TCP\"", "protocol: \"UDP\"", "protocol: \"ANY\"", "protocol: \"ICMP\"", "protocol: \"ICMPv6\"",
+            "icmps:", "family: \"IPv6\"", "- \"fd00:198:18:7::/64\"", "\"::/0\"",
             "ingressDeny:", "egressDeny:", "namespaceSelector:", "ipBlock:", "policyTypes:", "\"k8s:io.kubernetes.pod.namespace\":",
         ];
         var missing = features.Where(f => !yaml.Contains(f, StringComparison.Ordinal)).ToList();
@@ -115,6 +130,19 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
         // And some pod is selected by no rule set in some seed (it is unrestricted).
         Assert.Contains(s_seeds.Select(PolicyDifferentialScenario.Generate),
             s => s.Pods.Any(p => !s.Policies.Specs.Any(spec => spec.Subject.Matches(p.Labels))));
+    }
+
+    /// <summary>
+    /// Writes the cells of a known disagreement (PolicyDifferentialScenario.KnownDisagreement,
+    /// reported to the lead) to the test output instead of failing on them.
+    /// </summary>
+    private void ReportKnown(int seed, List<string> known)
+    {
+        if (known.Count > 0)
+        {
+            output.WriteLine($"seed {seed}: {known.Count} cells of the known disagreement \"{PolicyDifferentialScenario.ZeroPrefixSelectsWorldOfBothFamilies}\":");
+            known.ForEach(output.WriteLine);
+        }
     }
 
     /// <summary>Every seed's matrix has allowed cells and drops of both kinds: the agreement cannot hold vacuously.</summary>
@@ -133,8 +161,8 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
     {
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"- {cell}: {what}\n");
-        sb.Append(CultureInfo.InvariantCulture, $"    source {cell.Source} (datapath identity {scenario.IdentityOf(cell.Source)})\n");
-        sb.Append(CultureInfo.InvariantCulture, $"    destination {cell.Destination} (datapath identity {scenario.IdentityOf(cell.Destination)})\n");
+        sb.Append(CultureInfo.InvariantCulture, $"    source {cell.Source} (datapath identity {scenario.IdentityOf(cell.Source, cell.Family)})\n");
+        sb.Append(CultureInfo.InvariantCulture, $"    destination {cell.Destination} (datapath identity {scenario.IdentityOf(cell.Destination, cell.Family)})\n");
         sb.Append("    evaluator: ").Append(verdict.ToString().Replace("\n", "\n    ", StringComparison.Ordinal)).Append('\n');
         if (cell.Source.Pod is { } source)
         {
