@@ -46,6 +46,7 @@ public sealed class AgentHost : IAsyncDisposable
     private Task _conntrackLoop = Task.CompletedTask;
     private readonly IFlowDatapath? _flowDatapath;
     private Task _flowLoop = Task.CompletedTask;
+    private AgentMetrics? _metrics;
 
     /// <summary>Creates a host; nothing happens until <see cref="StartAsync"/> or <see cref="RunAsync"/>.</summary>
     /// <param name="options">The command line.</param>
@@ -177,6 +178,19 @@ public sealed class AgentHost : IAsyncDisposable
                     endpoints.List, _time, _loggerFactory.CreateLogger<FlowObserver>());
             }
 
+            if (_options.MetricsListen is { } listen)
+            {
+                _metrics = new AgentMetrics(Endpoints, Identities, Policy, Conntrack, Flows);
+                try
+                {
+                    await _metrics.StartAsync(listen, _loggerFactory, ct).ConfigureAwait(false);
+                }
+                catch (IOException e)
+                {
+                    throw new AgentException(Api.ErrorCodes.IoFailure, $"failed to serve metrics on {listen}: {e.Message}", inner: e);
+                }
+            }
+
             try
             {
                 UnixSocketPath.Prepare(_options.SocketPath);
@@ -242,6 +256,11 @@ public sealed class AgentHost : IAsyncDisposable
                 File.Delete(_options.SocketPath);
             }
         }
+        if (_metrics is not null)
+        {
+            await _metrics.DisposeAsync().ConfigureAwait(false);
+            _metrics = null;
+        }
         _store?.Dispose();
         _store = null;
         Endpoints = null;
@@ -297,6 +316,10 @@ public sealed class AgentHost : IAsyncDisposable
         builder.Services.AddSingleton<ILoggerFactory>(new FrameworkLogFilter(_loggerFactory));
         builder.Services.AddSingleton<IHostLifetime, ExternalLifetime>();
         var app = builder.Build();
+        if (_metrics is { } metrics)
+        {
+            app.Use(metrics.ObserveRequestAsync);
+        }
         AgentApi.Map(app, Endpoints!, Identities!, Policy!, facts, Conntrack, _loggerFactory.CreateLogger("Membrane.Agent.Api"));
         AgentApi.MapFlows(app, Flows, new FlowConverter(_options.NodeName, IdentityLabels), _flowDatapath?.MonitorAggregation ?? "");
         return app;

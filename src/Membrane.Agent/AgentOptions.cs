@@ -48,6 +48,20 @@ public sealed record AgentOptions
     /// <summary>The largest <see cref="FlowBufferSize"/> (about 200 MiB of flows).</summary>
     public const int MaxFlowBufferSize = 1 << 20;
 
+    /// <summary>Where Prometheus scrapes GET /metrics (--metrics-listen ADDRESS:PORT); null: no metrics listener.</summary>
+    public IPEndPoint? MetricsListen { get; init; }
+
+    /// <summary>Parses <c>--metrics-listen ADDRESS:PORT</c> (an IPv6 address in brackets).</summary>
+    /// <exception cref="ArgumentException">Not an address with a port.</exception>
+    public static IPEndPoint ParseListen(string text)
+    {
+        if (!IPEndPoint.TryParse(text.Trim(), out var endpoint) || endpoint.Port == 0 || !text.Contains(':', StringComparison.Ordinal))
+        {
+            throw new ArgumentException($"failed to parse --metrics-listen '{text}': expected ADDRESS:PORT, e.g. 127.0.0.1:9962 or [::1]:9962");
+        }
+        return endpoint;
+    }
+
     /// <summary>
     /// Whether <see cref="AgentHost.RunAsync"/> stops on SIGINT/SIGTERM. True for the agent
     /// process; tests that host an agent in-process turn it off.

@@ -41,11 +41,15 @@ internal static class AgentCommand
             Description = "Which forwarded packets become trace flows: medium (a connection's first packet and TCP SYN/FIN/RST), none (every packet), maximum (first packets only). Drops and policy verdicts are always reported",
             DefaultValueFactory = _ => "medium",
         }.AcceptOnlyFromAmong("medium", "none", "maximum");
+        var metricsListen = new Option<string?>("--metrics-listen")
+        {
+            Description = "Serve Prometheus metrics at http://ADDRESS:PORT/metrics (e.g. 127.0.0.1:9962); off when not given",
+        };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least severe log level written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
         var command = new Command("agent", "Run the node agent: IPAM, endpoints, datapath and the API (foreground)")
         {
-            stateDir, socket, podCidr, nodeName, bpfRoot, ctMaxEntries, ctTcpSyn, ctTcpEstablished, ctTcpClose, ctOther, ctGcInterval, allowLocalhost, flowBufferSize, monitorAggregation, logLevel,
+            stateDir, socket, podCidr, nodeName, bpfRoot, ctMaxEntries, ctTcpSyn, ctTcpEstablished, ctTcpClose, ctOther, ctGcInterval, allowLocalhost, flowBufferSize, monitorAggregation, metricsListen, logLevel,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -69,6 +73,7 @@ internal static class AgentCommand
                     NodeName = parse.GetValue(nodeName)!,
                     AllowLocalhost = parse.GetValue(allowLocalhost),
                     FlowBufferSize = parse.GetValue(flowBufferSize),
+                    MetricsListen = parse.GetValue(metricsListen) is { } listen ? AgentOptions.ParseListen(listen) : null,
                     Conntrack = ConntrackSettings.FromFlags(parse.GetValue(ctMaxEntries), parse.GetValue(ctTcpSyn), parse.GetValue(ctTcpEstablished),
                         parse.GetValue(ctTcpClose), parse.GetValue(ctOther), parse.GetValue(ctGcInterval)),
                 };

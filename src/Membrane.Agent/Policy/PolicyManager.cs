@@ -297,6 +297,18 @@ public sealed class PolicyManager
         return hash == 0 ? 1 : hash;
     }
 
+    /// <summary>Policy entries the resolver holds for every endpoint (what the kernel's policy maps hold once written).</summary>
+    public int EntryCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _resolver.Maps.Values.Sum(m => m.Entries.Count);
+            }
+        }
+    }
+
     /// <summary>The labels of an identity the resolver knows (allocated, reserved or CIDR), or null.</summary>
     public PolicyIdentity? Identity(uint id)
     {
