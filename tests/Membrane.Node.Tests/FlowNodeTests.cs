@@ -186,4 +186,121 @@ public sealed class FlowNodeTests
         Assert.Equal("POLICY_DENIED", flow.DropReasonDesc);
         Assert.Equal(s.Backend.Ipv4, flow.IP!.Destination);
     }
+
+    /// <summary>GET /metrics inside the node's namespace (the agent listens on its loopback there).</summary>
+    private static async Task<string> Scrape(TestNode node, int port)
+    {
+        using var http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, ct) =>
+            {
+                var socket = node.Node.Run(() => new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp));
+                await socket.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), ct);
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            },
+        });
+        var response = await http.GetAsync($"http://127.0.0.1:{port}/metrics");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.ToString());
+        return await response.Content.ReadAsStringAsync();
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex SampleLine =
+        new(@"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*=""[^""]*""(,[a-zA-Z_][a-zA-Z0-9_]*=""[^""]*"")*\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$");
+
+    /// <summary>The value of one sample; every line of the text must be a comment or a valid sample (Prometheus text format 0.0.4).</summary>
+    private static double Sample(string text, string series)
+    {
+        double? value = null;
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (line.StartsWith("# HELP ", StringComparison.Ordinal) || line.StartsWith("# TYPE ", StringComparison.Ordinal))
+            {
+                continue;
+            }
+            Assert.Matches(SampleLine, line);
+            if (line.StartsWith(series + " ", StringComparison.Ordinal))
+            {
+                value = double.Parse(line[(series.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+        return value ?? 0;
+    }
+
+    [SkippableFact]
+    public async Task TheMetricsEndpointCountsExactlyThePacketsTheDatapathDropped()
+    {
+        TestNode.RequirePrerequisites();
+        var port = 19962;
+        using var node = new TestNode(agentArgs: ["--metrics-listen", $"127.0.0.1:{port}"]);
+        var s = await StartAsync(node);
+        const string series = "membrane_drop_count_total{reason=\"policy-denied\",direction=\"ingress\"}";
+        var before = await Scrape(node, port);
+        Assert.Contains("membrane_endpoint_count 3", before);
+        Assert.Contains("# TYPE membrane_api_request_duration_seconds histogram", before);
+        var dropsBefore = Sample(before, series);
+
+        // Three UDP datagrams db -> backend: the backend's ingress allows only TCP 8080, and a
+        // dropped first packet leaves no connection, so each one is judged and dropped.
+        for (var i = 0; i < 3; i++)
+        {
+            Assert.Null(await NsTraffic.UdpExchange(s.Db.Namespace, s.Backend.Namespace, IPAddress.Parse(s.Backend.Ipv4), waitMs: 300));
+        }
+        var after = await Scrape(node, port);
+        Assert.Equal(dropsBefore + 3, Sample(after, series));
+        Assert.True(Sample(after, "membrane_bpf_map_entries{map_name=\"policy\"}") > 0, after);
+        Assert.True(Sample(after, "membrane_flows_processed_total{verdict=\"DROPPED\"}") >= 3, after);
+    }
+
+    [SkippableFact]
+    public async Task AFloodOfRecordsIsCountedAsLostWhileTheAgentStaysResponsiveAndBounded()
+    {
+        TestNode.RequirePrerequisites();
+        using var node = new TestNode(agentArgs: ["--flow-buffer-size", "1024"]);
+        var rssBefore = RssKiB(node.AgentPid!.Value);
+
+        // 300,000 drops through the node's own pinned from_pod, run by the kernel (ifindex 1 is
+        // no endpoint: each is an unknown-endpoint drop with a record), far faster than any
+        // reader: the 1 MiB ring buffer overflows.
+        const int packets = 300_000;
+        using var program = Linux.Bpf.BpfProgram.OpenPinned(Path.Combine(node.BpfRoot, node.Name, "from_pod"));
+        var frame = new byte[64];
+        frame[12] = 0x08; // IPv4 ethertype; the rest does not matter
+        frame[14] = 0x45;
+        var status = await node.Client.FlowStatusAsync();
+        var seenBefore = status.SeenFlows + status.LostKernel + status.LostAgent;
+        var run = Task.Run(() => program.TestRun(frame, new byte[128], packets));
+        // The API answers while the flood is read.
+        var answered = System.Diagnostics.Stopwatch.StartNew();
+        await node.Client.StatusAsync();
+        Assert.True(answered.Elapsed < TimeSpan.FromSeconds(2), $"status took {answered.Elapsed}");
+        await run;
+
+        // Every record arrives or is counted lost (the lost counters are read once a second).
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        do
+        {
+            await Task.Delay(500);
+            status = await node.Client.FlowStatusAsync();
+        }
+        while (status.SeenFlows + status.LostKernel + status.LostAgent - seenBefore < packets && DateTime.UtcNow < deadline);
+        Assert.True(status.SeenFlows + status.LostKernel + status.LostAgent - seenBefore >= packets,
+            $"seen {status.SeenFlows}, lost in kernel {status.LostKernel}, in agent {status.LostAgent}: records went missing uncounted");
+        Assert.True(status.LostKernel + status.LostAgent > 0, "nothing was lost: the flood proves nothing");
+        Assert.Equal(1024, status.NumFlows); // the buffer is full and stays at its size
+        Assert.Equal(1024, status.MaxFlows);
+
+        // The stream says where records were lost.
+        var lines = new List<FlowLine>();
+        await foreach (var line in node.Client.ObserveAsync(new ObserveRequest()))
+        {
+            lines.Add(line);
+        }
+        Assert.Contains(lines, l => l.LostEvents is { NumEventsLost: > 0 });
+        Assert.True(RssKiB(node.AgentPid!.Value) - rssBefore < 64 * 1024, "the agent's memory grew by more than 64 MiB reading the flood");
+    }
+
+    private static long RssKiB(int pid) =>
+        long.Parse(File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -20,6 +20,7 @@ public sealed class TestNode : IDisposable
     private readonly StringBuilder _agentLog = new();
 
     public string Name { get; }
+    private readonly IReadOnlyList<string> _agentArgs;
     public NetNsFixture Node { get; }
     public string StateDir { get; }
     public string SocketPath { get; }
@@ -42,8 +43,9 @@ public sealed class TestNode : IDisposable
         Requires.Tool("nsenter");
     }
 
-    public TestNode(string podCidr4 = "198.18.0.0/24", string? podCidr6 = "fd00:198:18::/64", bool start = true)
+    public TestNode(string podCidr4 = "198.18.0.0/24", string? podCidr6 = "fd00:198:18::/64", bool start = true, IReadOnlyList<string>? agentArgs = null)
     {
+        _agentArgs = agentArgs ?? [];
         Node = new NetNsFixture("node");
         Name = Node.Name;
         PodCidr4 = podCidr4;
@@ -90,7 +92,7 @@ public sealed class TestNode : IDisposable
             UseShellExecute = false,
         };
         foreach (var a in new[] { $"--net=/run/netns/{Name}", MembraneBinary, "agent", "--state-dir", StateDir, "--socket", SocketPath,
-                     "--pod-cidr", cidrs, "--node-name", Name, "--bpf-root", BpfRoot })
+                     "--pod-cidr", cidrs, "--node-name", Name, "--bpf-root", BpfRoot }.Concat(_agentArgs))
         {
             psi.ArgumentList.Add(a);
         }
