@@ -23,6 +23,12 @@ public static class DatapathBenchmarks
         var dir = Path.Combine(AppContext.BaseDirectory, "bpf");
         var rows = new List<(string What, string Figure, string Note)>();
         var frame = TcpFrame();
+        if (args is ["flows", ..])
+        {
+            // `datapath flows`: only the ring-buffer-to-flows figures (issue 7).
+            Print(FlowBenchmarks.Run().ToList());
+            return 0;
+        }
 
         using (var noop = BpfObject.Load(Path.Combine(dir, "noop.o")))
         using (var parse = BpfObject.Load(Path.Combine(dir, "parse_lookup.o")))
@@ -44,16 +50,21 @@ public static class DatapathBenchmarks
             rows.AddRange(FromPod(baseline, noop.FindProgram("tc_noop")));
             rows.AddRange(ConntrackHit(baseline));
             rows.AddRange(PolicyNewFlow(noop.FindProgram("tc_noop")));
+            rows.AddRange(FlowBenchmarks.Run());
         }
         rows.AddRange(MapRates());
+        Print(rows);
+        return 0;
+    }
 
+    private static void Print(List<(string What, string Figure, string Note)> rows)
+    {
         Console.WriteLine($"| datapath ({Environment.ProcessorCount} CPUs, kernel {Environment.OSVersion.Version}) | figure | note |");
         Console.WriteLine("|---|---|---|");
         foreach (var (what, figure, note) in rows)
         {
             Console.WriteLine($"| {what} | {figure} | {note} |");
         }
-        return 0;
     }
 
 
@@ -253,7 +264,7 @@ public static class DatapathBenchmarks
     }
 
     /// <summary>An Ethernet/IPv4/TCP SYN to port 80 (74 bytes with options, like a real SYN).</summary>
-    private static byte[] TcpFrame(string destination = "198.18.0.3", TcpFlags flags = TcpFlags.Syn)
+    internal static byte[] TcpFrame(string destination = "198.18.0.3", TcpFlags flags = TcpFlags.Syn)
     {
         var buffer = new byte[128];
         var b = new PacketBuilder(buffer);
