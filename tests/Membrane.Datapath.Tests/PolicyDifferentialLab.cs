@@ -17,16 +17,20 @@ namespace Membrane.Datapath.Tests.Policy;
 /// BPF_PROG_TEST_RUN runs a tc program on the loopback device (ifindex 1): from_pod takes its
 /// sender, and to_pod its receiver, from the endpoint of ifindex 1. So every pod lives at its
 /// own ifindex (<see cref="DiffPod.HomeIfindex"/>) with its entries there, and for the cells
-/// a pod sends or receives through to_pod it is moved to ifindex 1: its endpoint entry,
-/// enforcement flags and resolved entries are written under 1 (exactly what the agent writes
-/// for a pod on that veth), and afterwards removed and the pod put back at its home.
+/// a pod sends or receives through to_pod it is put on ifindex 1 (<see cref="Mount"/>): its
+/// endpoint entry, resolved entries and enforcement flags are written under 1, exactly what
+/// the agent writes for a pod on that veth. ReplacePolicy then turns the previous pod's
+/// entries there into this pod's, so every mount also exercises its incremental update.
 /// </remarks>
 internal sealed class PolicyDifferentialLab : IDisposable
 {
     private const int UnderTestIfindex = 1;
     private readonly DatapathTestScope _scope;
     private readonly PolicyDifferentialScenario _scenario;
-    private ushort _nextPort = 10000;
+    private const ushort FirstSourcePort = 10000;
+    private ushort _nextPort = FirstSourcePort;
+    private DiffPod? _mounted;
+    private Dictionary<IPNetwork, uint> _ipcache = [];
 
     public PolicyDifferentialLab(PolicyDifferentialScenario scenario)
     {
@@ -52,12 +56,56 @@ internal sealed class PolicyDifferentialLab : IDisposable
         {
             WritePod(pod, pod.HomeIfindex);
         }
-        // CIDR identities first, then the node addresses over them (PolicyManager.ComputeIpcache).
-        foreach (var (prefix, identity) in _scenario.Ipcache())
+        WriteIpcache();
+    }
+
+    /// <summary>
+    /// Makes the ipcache hold what the scenario wants, as the agent's WriteIpcache does:
+    /// changed and new prefixes written (CIDR identities first, the node addresses over them),
+    /// then prefixes no longer wanted removed.
+    /// </summary>
+    private void WriteIpcache()
+    {
+        var wanted = _scenario.Ipcache();
+        foreach (var (prefix, identity) in wanted)
         {
-            Datapath.UpsertIpcache(prefix, identity);
+            if (!_ipcache.TryGetValue(prefix, out var had) || had != identity)
+            {
+                Datapath.UpsertIpcache(prefix, identity);
+            }
+        }
+        var now = wanted.ToDictionary(e => e.Prefix, e => e.Identity);
+        foreach (var prefix in _ipcache.Keys.Where(p => !now.ContainsKey(p)))
+        {
+            Assert.True(Datapath.DeleteIpcache(prefix), $"failed to delete ipcache entry {prefix}: not there");
+        }
+        _ipcache = now;
+    }
+
+    /// <summary>
+    /// Writes a policy update as the agent does: the ipcache, then for every pod whose map
+    /// changed its whole map with ReplacePolicy (which writes only what differs) and then its
+    /// flags, at its home and, for the pod on the test-run device, there too.
+    /// </summary>
+    public void ApplyUpdate(IReadOnlyList<DiffPod> changed)
+    {
+        // The connections of the first step go, so that source ports can be used again and
+        // every cell of the next step is still a NEW connection.
+        FlushConntrack();
+        _nextPort = FirstSourcePort;
+        WriteIpcache();
+        foreach (var pod in changed)
+        {
+            WritePolicy(pod, pod.HomeIfindex);
+            if (pod == _mounted)
+            {
+                WritePolicy(pod, UnderTestIfindex);
+            }
         }
     }
+
+    /// <summary>The pod on the test-run device, if any.</summary>
+    public DiffPod? Mounted => _mounted;
 
     /// <summary>
     /// The agent's order for an endpoint: the CNI creates it closed (both directions enforced,
@@ -68,21 +116,36 @@ internal sealed class PolicyDifferentialLab : IDisposable
         var entry = new EndpointEntry(ifindex, pod.Address, pod.Address6, PhysicalAddress.Parse(pod.Mac.ToString()),
             PhysicalAddress.Parse(pod.HostMac.ToString()), pod.Identity, IngressPolicy: true, EgressPolicy: true);
         Datapath.UpsertEndpoint(entry);
+        WritePolicy(pod, ifindex);
+    }
+
+    /// <summary>The agent's WriteEndpoint: the entries first, then the flags.</summary>
+    private void WritePolicy(DiffPod pod, int ifindex)
+    {
         var entries = _scenario.KernelEntries(pod, ifindex, out var ingress, out var egress);
         Datapath.ReplacePolicy(ifindex, entries);
+        Assert.True(Datapath.TryGetEndpoint(ifindex, out var entry), $"failed to set the flags of {pod.Name}: no endpoint at ifindex {ifindex}");
         Datapath.UpsertEndpoint(entry with { IngressPolicy = ingress, EgressPolicy = egress });
     }
 
-    /// <summary>Puts <paramref name="pod"/> on the test-run device (see the type's remarks).</summary>
-    public void Mount(DiffPod pod) => WritePod(pod, UnderTestIfindex);
-
-    /// <summary>Takes the pod off the test-run device and puts its address back at its home entry.</summary>
-    public void Unmount(DiffPod pod)
+    /// <summary>
+    /// Puts <paramref name="pod"/> on the test-run device (see the type's remarks), and the
+    /// pod that was there back at its home address entry (writing ifindex 1 with the new
+    /// pod's addresses removed the old pod's).
+    /// </summary>
+    public void Mount(DiffPod pod)
     {
-        Datapath.ReplacePolicy(UnderTestIfindex, []);
-        Datapath.DeleteEndpoint(UnderTestIfindex);
-        Assert.True(Datapath.TryGetEndpoint(pod.HomeIfindex, out var home), $"pod {pod.Name} has no home endpoint entry");
-        Datapath.UpsertEndpoint(home);
+        if (pod == _mounted)
+        {
+            return;
+        }
+        WritePod(pod, UnderTestIfindex);
+        if (_mounted is { } previous)
+        {
+            Assert.True(Datapath.TryGetEndpoint(previous.HomeIfindex, out var home), $"pod {previous.Name} has no home endpoint entry");
+            Datapath.UpsertEndpoint(home);
+        }
+        _mounted = pod;
     }
 
     /// <summary>
@@ -114,6 +177,18 @@ internal sealed class PolicyDifferentialLab : IDisposable
 
     /// <summary>The reasons a cell can be counted under; any other outcome is <see cref="CellVerdict.OtherDrop"/>.</summary>
     private static readonly DropReason[] s_counted = [DropReason.Forwarded, DropReason.PolicyDenied, DropReason.PolicyDeny];
+
+    private void FlushConntrack()
+    {
+        foreach (var key in Datapath.Conntrack4.Keys.ToArray())
+        {
+            Datapath.Conntrack4.Delete(key);
+        }
+        foreach (var key in Datapath.Conntrack6.Keys.ToArray())
+        {
+            Datapath.Conntrack6.Delete(key);
+        }
+    }
 
     private ushort NextSourcePort()
     {

@@ -134,54 +134,135 @@ internal sealed class PolicyDifferentialScenario
     /// <summary>ICMPv6 echo request (RFC 4443 4.1).</summary>
     public const int EchoRequestType6 = 128;
 
-    private PolicyDifferentialScenario(int seed) => Seed = seed;
-
     public int Seed { get; }
 
     /// <summary>Cilium's --allow-localhost (the agent's default) in odd seeds, plain default deny in even ones.</summary>
-    public PolicyOptions Options { get; private set; } = PolicyOptions.Default;
+    public PolicyOptions Options { get; private init; } = PolicyOptions.Default;
 
-    public string Yaml { get; private set; } = "";
+    /// <summary>The YAML of the policies in force, one document per policy.</summary>
+    public string Yaml => string.Join("---\n", _documents.Values.Select(d => d.Yaml));
 
     public IReadOnlyList<DiffPod> Pods { get; private set; } = [];
 
     /// <summary>Every peer: the pods, then the world addresses, the host and the remote node.</summary>
     public IReadOnlyList<DiffPeer> Peers { get; private set; } = [];
 
-    public PolicySnapshot Policies { get; private set; } = PolicySnapshot.Empty;
+    /// <summary>The policies in force.</summary>
+    public PolicySnapshot Policies => _repository.Current;
 
-    /// <summary>The node-local identity of every prefix the rules name, as the agent gives them (PolicySnapshot.CidrPrefixes order).</summary>
-    public IReadOnlyDictionary<IPNetwork, uint> CidrIdentities { get; private set; } = new Dictionary<IPNetwork, uint>();
+    /// <summary>The node-local identity of every prefix the rules name, given as the agent gives them (PolicyManager.SyncCidrIdentities).</summary>
+    public IReadOnlyDictionary<IPNetwork, uint> CidrIdentities => _cidrIdentities;
 
     /// <summary>The resolver's map of every pod, keyed by pod index.</summary>
-    public IReadOnlyDictionary<ulong, EndpointPolicyMap> Maps { get; private set; } = new Dictionary<ulong, EndpointPolicyMap>();
+    public IReadOnlyDictionary<ulong, EndpointPolicyMap> Maps => _resolver.Maps;
+
+    private readonly Random _random;
+    private readonly PolicyRepository _repository = new();
+    private readonly Dictionary<IPNetwork, uint> _cidrIdentities = [];
+    private readonly SortedDictionary<int, (string Namespace, string Yaml)> _documents = [];
+    private PolicyResolver _resolver = new();
+    private uint _nextCidrIdentity = FirstCidrIdentity;
+    private int _imports;
+
+    private PolicyDifferentialScenario(int seed, Random random)
+    {
+        Seed = seed;
+        _random = random;
+    }
 
     /// <summary>Generates, parses and resolves the scenario of <paramref name="seed"/>.</summary>
     public static PolicyDifferentialScenario Generate(int seed)
     {
-        var s = new PolicyDifferentialScenario(seed);
         var random = new Random(seed);
-        s.Options = new PolicyOptions(AllowLocalhost: seed % 2 == 1);
-        s.Pods = GeneratePods(random);
-        s.Yaml = GeneratePolicies(random, s.Pods[0]);
-        var import = new PolicyDocumentParser().Parse($"seed-{seed}.yaml", s.Yaml);
-        if (!import.Succeeded)
+        var s = new PolicyDifferentialScenario(seed, random)
         {
-            throw new InvalidOperationException($"failed to parse the generated policy of seed {seed}: {import.ErrorText}\n{s.Yaml}");
-        }
-        s.Policies = new PolicyRepository().Apply(import).Current;
-        s.CidrIdentities = s.Policies.CidrPrefixes.Select((p, i) => (p, FirstCidrIdentity + (uint)i)).ToDictionary(x => x.p, x => x.Item2);
-
-        var identities = s.Pods.DistinctBy(p => p.Identity).Select(p => new PolicyIdentity(p.Identity, p.Labels))
-            .Concat(s.CidrIdentities.Select(kv => PolicyIdentity.ForCidr(kv.Value, kv.Key)));
-        s.Maps = PolicyResolver.ResolveAll(s.Policies, identities, s.Pods.Select(p => new PolicyEndpoint((ulong)p.Index, p.Labels)), s.Options);
-
+            Options = new PolicyOptions(AllowLocalhost: seed % 2 == 1),
+        };
+        s.Pods = GeneratePods(random);
+        s.GeneratePolicies();
         var peers = new List<DiffPeer>(s.Pods.Select(p => new DiffPeer(p.Name, DiffPeerKind.Pod, p.Address, p.Address6, p)));
         peers.AddRange(s_world.Select((a, i) => new DiffPeer($"world{i}", DiffPeerKind.World, IPAddress.Parse(a.V4), IPAddress.Parse(a.V6))));
         peers.Add(new DiffPeer("host", DiffPeerKind.Host, HostAddress, HostAddress6));
         peers.Add(new DiffPeer("remote-node", DiffPeerKind.RemoteNode, RemoteNodeAddress, RemoteNodeAddress6));
         s.Peers = peers;
+
+        // The agent's order: the endpoints and their identities exist, then the policy import
+        // comes with the CIDR identities it needs, in one resolver update.
+        s._resolver = new PolicyResolver(null, s.Pods.DistinctBy(p => p.Identity).Select(p => new PolicyIdentity(p.Identity, p.Labels)),
+            s.Pods.Select(p => new PolicyEndpoint((ulong)p.Index, p.Labels)), s.Options);
+        s.Import(s._documents.Keys, []);
         return s;
+    }
+
+    /// <summary>
+    /// A second step, as an operator's next <c>policy import</c> and <c>policy delete</c>: one
+    /// policy is rewritten, one added and (with three or more) one deleted. The resolver updates
+    /// incrementally; returns the pods whose maps changed (what the agent rewrites) and checks
+    /// that the incremental maps equal a resolution from scratch.
+    /// </summary>
+    public IReadOnlyList<DiffPod> Update()
+    {
+        var keys = _documents.Keys.ToList();
+        var rewritten = keys[_random.Next(keys.Count)];
+        var added = keys.Max() + 1;
+        var deleted = keys.Count >= 3 ? keys.Where(k => k != 0 && k != rewritten).OrderBy(_ => _random.Next()).First() : (int?)null;
+        _documents[rewritten] = Document(rewritten, _documents[rewritten].Namespace);
+        _documents[added] = Document(added, null);
+        var diff = Import([rewritten, added], deleted is { } d ? [d] : []);
+        var scratch = PolicyResolver.ResolveAll(Policies, Identities(), Pods.Select(p => new PolicyEndpoint((ulong)p.Index, p.Labels)), Options);
+        foreach (var pod in Pods)
+        {
+            if (!scratch[(ulong)pod.Index].Equals(Maps[(ulong)pod.Index]))
+            {
+                throw new InvalidOperationException($"failed to update the scenario of seed {Seed}: the incremental map of {pod.Name} differs from a resolution from scratch");
+            }
+        }
+        return [.. diff.Endpoints.Select(e => Pods[(int)e.EndpointId])];
+    }
+
+    private IEnumerable<PolicyIdentity> Identities() =>
+        Pods.DistinctBy(p => p.Identity).Select(p => new PolicyIdentity(p.Identity, p.Labels))
+            .Concat(_cidrIdentities.Select(kv => PolicyIdentity.ForCidr(kv.Value, kv.Key)));
+
+    /// <summary>
+    /// Parses the documents <paramref name="changed"/> as one import, deletes
+    /// <paramref name="deleted"/>, and updates the CIDR identities and the resolver in one step,
+    /// as the agent does (PolicyManager: SyncCidrIdentities then SetPolicies in a Batch).
+    /// </summary>
+    private PolicyMapDiff Import(IEnumerable<int> changed, IEnumerable<int> deleted)
+    {
+        var name = $"seed-{Seed}-import-{++_imports}.yaml";
+        var text = string.Join("---\n", changed.Select(i => _documents[i].Yaml));
+        var import = new PolicyDocumentParser().Parse(name, text);
+        if (!import.Succeeded)
+        {
+            throw new InvalidOperationException($"failed to parse the generated policy {name}: {import.ErrorText}\n{text}");
+        }
+        _repository.Apply(import);
+        foreach (var i in deleted)
+        {
+            Assert.True(_repository.Delete(new Membrane.Policy.Model.PolicyKey(_documents[i].Namespace, $"p{i}"), out _), $"failed to delete policy p{i}: not there");
+            _documents.Remove(i);
+        }
+        var snapshot = _repository.Current;
+        var wanted = snapshot.CidrPrefixes.ToHashSet();
+        var stale = _cidrIdentities.Where(kv => !wanted.Contains(kv.Key)).ToList();
+        var fresh = new List<PolicyIdentity>();
+        foreach (var prefix in snapshot.CidrPrefixes.Where(p => !_cidrIdentities.ContainsKey(p)))
+        {
+            _cidrIdentities[prefix] = _nextCidrIdentity;
+            fresh.Add(PolicyIdentity.ForCidr(_nextCidrIdentity++, prefix));
+        }
+        foreach (var (prefix, _) in stale)
+        {
+            _cidrIdentities.Remove(prefix);
+        }
+        return _resolver.Batch(r =>
+        {
+            fresh.ForEach(i => r.UpsertIdentity(i));
+            r.SetPolicies(snapshot);
+            stale.ForEach(kv => r.RemoveIdentity(kv.Value));
+        });
     }
 
     /// <summary>
@@ -434,19 +515,35 @@ internal sealed class PolicyDifferentialScenario
         return pods;
     }
 
-    private static string GeneratePolicies(Random random, DiffPod first)
+    private void GeneratePolicies()
     {
-        // The first document always selects the first pod and has an allow section and a deny
-        // section whose first rule names an entity the matrix has peers of, so that every seed
-        // has cells of all three outcomes; the others are drawn freely.
-        first.Labels.TryGetValue(LabelSource.K8s, "app", out var app);
-        var documents = new List<YamlMap> { Cilium(random, 0, forcedApp: app) };
-        var more = random.Next(1, 4);
-        for (var i = 1; i <= more; i++)
+        var more = _random.Next(1, 4);
+        for (var i = 0; i <= more; i++)
         {
-            documents.Add(random.Next(10) < 6 ? Cilium(random, i, forcedApp: null) : NetworkPolicy(random, i));
+            _documents[i] = Document(i, null);
         }
-        return string.Join("---\n", documents.Select(d => PolicyDifferentialYaml.Write(d)));
+    }
+
+    /// <summary>
+    /// Policy p<paramref name="index"/> in <paramref name="ns"/> (or a drawn namespace). p0
+    /// always selects the first pod and has an allow section and a deny section whose first
+    /// rule names an entity the matrix has peers of, so that every seed has cells of all three
+    /// outcomes; the others are drawn freely.
+    /// </summary>
+    private (string Namespace, string Yaml) Document(int index, string? ns)
+    {
+        YamlMap document;
+        if (index == 0)
+        {
+            Pods[0].Labels.TryGetValue(LabelSource.K8s, "app", out var app);
+            document = Cilium(_random, 0, forcedApp: app, ns);
+        }
+        else
+        {
+            document = _random.Next(10) < 6 ? Cilium(_random, index, forcedApp: null, ns) : NetworkPolicy(_random, index, ns);
+        }
+        var metadata = (YamlMap)document.Find("metadata")!;
+        return ((string)metadata.Find("namespace")!, PolicyDifferentialYaml.Write(document));
     }
 
     private static YamlMap Metadata(Random random, int index, string? ns = null) => new()
@@ -455,7 +552,7 @@ internal sealed class PolicyDifferentialScenario
         { "namespace", ns ?? (random.Next(4) == 0 ? "team-a" : "default") },
     };
 
-    private static YamlMap Cilium(Random random, int index, string? forcedApp)
+    private static YamlMap Cilium(Random random, int index, string? forcedApp, string? ns)
     {
         var forceDeny = forcedApp is not null;
         var spec = new YamlMap
@@ -501,7 +598,7 @@ internal sealed class PolicyDifferentialScenario
         {
             { "apiVersion", "cilium.io/v2" },
             { "kind", "CiliumNetworkPolicy" },
-            { "metadata", Metadata(random, index, forceDeny ? "default" : null) },
+            { "metadata", Metadata(random, index, forceDeny ? "default" : ns) },
             { "spec", spec },
         };
     }
@@ -605,7 +702,7 @@ internal sealed class PolicyDifferentialScenario
         return port;
     }
 
-    private static YamlMap NetworkPolicy(Random random, int index)
+    private static YamlMap NetworkPolicy(Random random, int index, string? ns)
     {
         var spec = new YamlMap { { "podSelector", Selector(random, cilium: false) } };
         var types = random.Next(4) switch { 0 => null, 1 => new[] { "Ingress" }, 2 => new[] { "Egress" }, _ => new[] { "Ingress", "Egress" } };
@@ -666,7 +763,7 @@ internal sealed class PolicyDifferentialScenario
         {
             { "apiVersion", "networking.k8s.io/v1" },
             { "kind", "NetworkPolicy" },
-            { "metadata", Metadata(random, index) },
+            { "metadata", Metadata(random, index, ns) },
             { "spec", spec },
         };
     }

@@ -37,50 +37,52 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
         using var lab = new PolicyDifferentialLab(scenario);
         var clock = Stopwatch.StartNew();
         lab.WriteScenario();
-        var results = new List<(DiffCell Cell, CellVerdict Kernel, string Detail)>();
-        foreach (var pod in scenario.Pods)
-        {
-            // The cells this pod sends (from_pod) or receives through to_pod run with the pod on
-            // the test-run device.
-            lab.Mount(pod);
-            try
-            {
-                foreach (var cell in scenario.Cells().Where(c => c.UnderTest == pod))
-                {
-                    var (verdict, detail) = lab.Run(cell);
-                    results.Add((cell, verdict, detail));
-                }
-            }
-            finally
-            {
-                lab.Unmount(pod);
-            }
-        }
         var disagreements = new List<string>();
         var known = new List<string>();
         var unlikeMaps = new List<string>();
-        foreach (var (cell, kernel, detail) in results)
+        var verdicts = new List<CellVerdict>();
+        var description = "";
+        // Two steps: the policies as first imported, then after a rewrite, an addition and a
+        // deletion written incrementally, as the agent writes them.
+        foreach (var step in new[] { "import", "update" })
         {
-            var verdict = scenario.Evaluate(cell);
-            var expected = PolicyDifferentialScenario.Expected(verdict);
-            if (kernel != expected)
+            if (step == "update")
             {
-                var text = DescribeCell(scenario, cell, $"kernel {kernel} ({detail}), evaluator {expected}", verdict);
-                (scenario.KnownDisagreement(cell, verdict) is null ? disagreements : known).Add(text);
+                lab.ApplyUpdate(scenario.Update());
             }
-            // Whatever the evaluator says, the kernel must do what the entries it was given say.
-            if (kernel != scenario.Resolved(cell))
+            description += $"\n--- after the {step}:\n{scenario.Describe()}";
+            // The pod already on the test-run device first: after the update its entries there
+            // are the incrementally updated ones.
+            foreach (var pod in scenario.Pods.OrderBy(p => p == lab.Mounted ? 0 : 1))
             {
-                unlikeMaps.Add(DescribeCell(scenario, cell, $"kernel {kernel} ({detail}), resolved maps {scenario.Resolved(cell)}", verdict));
+                // The cells this pod sends (from_pod) or receives through to_pod.
+                lab.Mount(pod);
+                foreach (var cell in scenario.Cells().Where(c => c.UnderTest == pod))
+                {
+                    var (kernel, detail) = lab.Run(cell);
+                    verdicts.Add(kernel);
+                    var verdict = scenario.Evaluate(cell);
+                    var expected = PolicyDifferentialScenario.Expected(verdict);
+                    if (kernel != expected)
+                    {
+                        var text = DescribeCell(scenario, cell, $"{step}: kernel {kernel} ({detail}), evaluator {expected}", verdict);
+                        (scenario.KnownDisagreement(cell, verdict) is null ? disagreements : known).Add(text);
+                    }
+                    // Whatever the evaluator says, the kernel must do what the entries it was given say.
+                    if (kernel != scenario.Resolved(cell))
+                    {
+                        unlikeMaps.Add(DescribeCell(scenario, cell, $"{step}: kernel {kernel} ({detail}), resolved maps {scenario.Resolved(cell)}", verdict));
+                    }
+                }
             }
         }
-        output.WriteLine($"seed {seed}: {results.Count} cells in {clock.ElapsedMilliseconds} ms; " + Tally(results.Select(r => r.Kernel)));
+        output.WriteLine($"seed {seed}: {verdicts.Count} cells in {clock.ElapsedMilliseconds} ms; " + Tally(verdicts));
         ReportKnown(seed, known);
         Assert.True(unlikeMaps.Count == 0,
-            $"{unlikeMaps.Count} of {results.Count} cells: the kernel did not do what its policy entries say:\n{string.Join("\n", unlikeMaps)}\n\n{scenario.Describe()}");
+            $"{unlikeMaps.Count} of {verdicts.Count} cells: the kernel did not do what its policy entries say:\n{string.Join("\n", unlikeMaps)}\n{description}");
         Assert.True(disagreements.Count == 0,
-            $"{disagreements.Count} of {results.Count} cells disagree (kernel vs evaluator):\n{string.Join("\n", disagreements)}\n\n{scenario.Describe()}");
-        AssertNonTrivial(seed, results.Select(r => r.Kernel).ToList());
+            $"{disagreements.Count} of {verdicts.Count} cells disagree (kernel vs evaluator):\n{string.Join("\n", disagreements)}\n{description}");
+        AssertNonTrivial(seed, verdicts);
     }
 
     [Theory]
@@ -91,22 +93,31 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
         var disagreements = new List<string>();
         var known = new List<string>();
         var verdicts = new List<CellVerdict>();
-        foreach (var cell in scenario.Cells())
+        var description = "";
+        foreach (var step in new[] { "import", "update" })
         {
-            var resolved = scenario.Resolved(cell);
-            var verdict = scenario.Evaluate(cell);
-            var expected = PolicyDifferentialScenario.Expected(verdict);
-            verdicts.Add(resolved);
-            if (resolved != expected)
+            if (step == "update")
             {
-                var text = DescribeCell(scenario, cell, $"resolved maps {resolved}, evaluator {expected}", verdict);
-                (scenario.KnownDisagreement(cell, verdict) is null ? disagreements : known).Add(text);
+                scenario.Update();
+            }
+            description += $"\n--- after the {step}:\n{scenario.Describe()}";
+            foreach (var cell in scenario.Cells())
+            {
+                var resolved = scenario.Resolved(cell);
+                var verdict = scenario.Evaluate(cell);
+                var expected = PolicyDifferentialScenario.Expected(verdict);
+                verdicts.Add(resolved);
+                if (resolved != expected)
+                {
+                    var text = DescribeCell(scenario, cell, $"{step}: resolved maps {resolved}, evaluator {expected}", verdict);
+                    (scenario.KnownDisagreement(cell, verdict) is null ? disagreements : known).Add(text);
+                }
             }
         }
         output.WriteLine($"seed {seed}: {verdicts.Count} cells; {Tally(verdicts)}");
         ReportKnown(seed, known);
         Assert.True(disagreements.Count == 0,
-            $"{disagreements.Count} of {verdicts.Count} cells disagree (resolver vs evaluator):\n{string.Join("\n", disagreements)}\n\n{scenario.Describe()}");
+            $"{disagreements.Count} of {verdicts.Count} cells disagree (resolver vs evaluator):\n{string.Join("\n", disagreements)}\n{description}");
         AssertNonTrivial(seed, verdicts);
     }
 
@@ -115,14 +126,20 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
     {
         // Over all seeds the generator must write every construct the test is meant to cover,
         // or the agreement above says nothing about it.
-        var yaml = string.Join("\n", s_seeds.Select(seed => PolicyDifferentialScenario.Generate(seed).Yaml));
+        var yaml = string.Join("\n", s_seeds.Select(seed =>
+        {
+            var scenario = PolicyDifferentialScenario.Generate(seed);
+            var first = scenario.Yaml;
+            scenario.Update();
+            return first + "\n" + scenario.Yaml;
+        }));
         string[] features =
         [
             "kind: \"CiliumNetworkPolicy\"", "kind: \"NetworkPolicy\"", "matchLabels:", "operator: \"In\"", "operator: \"NotIn\"",
             "operator: \"Exists\"", "operator: \"DoesNotExist\"", "fromEndpoints:", "toEndpoints:", "fromEntities:", "toEntities:",
             "- \"world\"", "- \"host\"", "- \"all\"", "- \"cluster\"", "fromCIDR:", "toCIDR:", "fromCIDRSet:", "toCIDRSet:", "except:",
             "endPort:", "protocol: \"TCP\"", "protocol: \"UDP\"", "protocol: \"ANY\"", "protocol: \"ICMP\"", "protocol: \"ICMPv6\"",
-            "icmps:", "family: \"IPv6\"", "- \"fd00:198:18:7::/64\"", "\"::/0\"",
+            "icmps:", "family: \"IPv6\"", "\"fd00:198:18:", "\"::/0\"", "\"0.0.0.0/0\"",
             "ingressDeny:", "egressDeny:", "namespaceSelector:", "ipBlock:", "policyTypes:", "\"k8s:io.kubernetes.pod.namespace\":",
         ];
         var missing = features.Where(f => !yaml.Contains(f, StringComparison.Ordinal)).ToList();
