@@ -7,7 +7,7 @@ namespace Membrane.Cli.Client;
 /// <summary><c>membrane status</c>, <c>endpoint list|get|labels</c>, <c>identity list|get</c>, <c>policy …</c>, <c>bpf endpoint list</c>, <c>bpf metrics</c>, <c>bpf ct …</c>, <c>bpf policy get</c>.</summary>
 internal static class AgentClientCommands
 {
-    public static IEnumerable<Command> Create() => [Status(), Endpoint(), IdentityCommands.Identity(), PolicyCommands.Create(), Bpf()];
+    public static IEnumerable<Command> Create() => [Status(), Endpoint(), IdentityCommands.Identity(), PolicyCommands.Create(), Bpf(), ObserveCommand.Create(), MonitorCommand.Create()];
 
     private static Command Status()
     {

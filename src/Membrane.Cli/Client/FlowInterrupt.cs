@@ -1,0 +1,44 @@
+using System.Runtime.InteropServices;
+
+namespace Membrane.Cli.Client;
+
+/// <summary>
+/// Ctrl-C (SIGINT) and SIGTERM as the normal end of a stream (<c>observe --follow</c>,
+/// <c>monitor</c>): the signal is caught and cancels <see cref="Token"/>, so the command
+/// prints what it holds, closes its capture file and exits 0, as <c>hubble observe -f</c> does,
+/// instead of the process dying mid-write. Handled here rather than left to the command-line
+/// library because its handler is not always in place when the process is signalled (measured:
+/// a `membrane observe -f` died of SIGINT, status -2, with System.CommandLine 2.0.0).
+/// </summary>
+internal sealed class FlowInterrupt : IDisposable
+{
+    private readonly CancellationTokenSource _cts;
+    private readonly PosixSignalRegistration _interrupt, _terminate;
+
+    public FlowInterrupt(CancellationToken outer)
+    {
+        _cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        _interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        _terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+    }
+
+    /// <summary>Cancelled by the first signal (or by the outer token).</summary>
+    public CancellationToken Token => _cts.Token;
+
+    /// <summary>True when a signal ended the stream.</summary>
+    public bool Interrupted { get; private set; }
+
+    private void Stop(PosixSignalContext context)
+    {
+        context.Cancel = true; // no default termination: the stream's end is handled by the command
+        Interrupted = true;
+        _cts.Cancel();
+    }
+
+    public void Dispose()
+    {
+        _interrupt.Dispose();
+        _terminate.Dispose();
+        _cts.Dispose();
+    }
+}

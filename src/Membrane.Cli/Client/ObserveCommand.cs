@@ -1,0 +1,213 @@
+using System.CommandLine;
+using System.Text;
+using Membrane.Api;
+
+namespace Membrane.Cli.Client;
+
+/// <summary>
+/// <c>membrane observe</c>: the agent's flows as <c>hubble observe</c> shows them — the last N
+/// of its buffer, a time range, or a follow stream — selected by hubble's filter flags (the
+/// agent applies them), printed compact, as JSON or as a table, and optionally written to a
+/// pcapng file with one comment per packet.
+/// </summary>
+internal static class ObserveCommand
+{
+    /// <summary>hubble observe's default when neither a count, a time range nor --follow is given.</summary>
+    public const int DefaultLast = 20;
+
+    public static Command Create()
+    {
+        var last = new Option<int?>("--last")
+        {
+            Description = $"The last N matching flows of the agent's buffer (default {DefaultLast} unless --follow, --since, --until or --all is given; with --follow: N, then new ones)",
+            HelpName = "N",
+        };
+        var all = new Option<bool>("--all") { Description = "Every matching flow of the agent's buffer (it holds 4,096 by default)" };
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep streaming new flows as they happen until Ctrl-C (or --until passes)" };
+        var since = new Option<string?>("--since")
+        {
+            Description = "Only flows at or after this time: a duration back from now (30s, 5m, 1h30m) or RFC 3339 (2026-11-27T22:51:28Z)",
+            HelpName = "TIME",
+        };
+        var until = new Option<string?>("--until")
+        {
+            Description = "Only flows before this time (same forms as --since); a follow stream ends when it has passed",
+            HelpName = "TIME",
+        };
+        var output = new Option<string>("--output", "-o")
+        {
+            Description = """
+                Output format: compact (default; one line a flow: time: source (identity) -> destination
+                (identity) kind [direction] VERDICT [(drop reason)] (summary); replies are printed
+                destination first with <-, <> when the record does not say), json (each line of the
+                agent's stream as is: {"flow":{…}} in Hubble's field names, or {"lost_events":{…}}), or
+                table (TIMESTAMP SOURCE DESTINATION TYPE VERDICT SUMMARY). compact and table report lost
+                events on stderr as "EVENTS LOST: N (source)"
+                """,
+            DefaultValueFactory = _ => "compact",
+        }.AcceptOnlyFromAmong(FlowWriter.Formats);
+        var noColor = new Option<bool>("--no-color")
+        {
+            Description = "No ANSI colours in compact output (they are on only when stdout is a terminal and NO_COLOR is unset)",
+        };
+        var write = new Option<string?>("--write", "-w")
+        {
+            Description = """
+                Also write the selected flows' captured packets to this pcapng file (link type Ethernet,
+                one interface per device, each packet commented with verdict, drop reason, kind,
+                direction, observation point, source/destination pod or address and identity: tshark
+                -T fields -e frame.comment shows them). The flows are still printed in the --output
+                form; in json the packet bytes are left out of stdout (they are in the file). A summary
+                line goes to stderr at the end. Ctrl-C ends a --follow capture with a complete file
+                """,
+            HelpName = "FILE",
+        };
+        var filters = new FlowFilterFlags();
+
+        var command = new Command("observe", """
+            Show flows: who talked to whom, what was forwarded or dropped and why. Filters are hubble
+            observe's: a flag given twice ORs its values, different flags AND, --not before a flag
+            excludes what it matches; --pod/--label/--ip/--port/--identity match either end (the
+            other flags given with them apply to the same end). Examples: membrane observe --verdict
+            DROPPED -f; membrane observe --to-pod default/db --to-port 5432 --last 100 -o json;
+            membrane observe --pod web --not --type trace:to-stack --write web.pcapng
+            """)
+        {
+            last, all, follow, since, until, output, noColor, write,
+        };
+        foreach (var option in filters.Options)
+        {
+            command.Options.Add(option);
+        }
+
+        command.SetClientAction(async (client, parse, ct) =>
+        {
+            ObserveRequest request;
+            try
+            {
+                request = BuildRequest(parse.GetValue(last), parse.GetValue(all), parse.GetValue(follow),
+                    parse.GetValue(since), parse.GetValue(until), DateTimeOffset.UtcNow, filters.Build(parse));
+            }
+            catch (ArgumentException e)
+            {
+                await Console.Error.WriteLineAsync($"error: {e.Message}").ConfigureAwait(false);
+                return 1;
+            }
+            var path = parse.GetValue(write);
+            request.IncludePacket = path is not null;
+            var format = parse.GetValue(output) ?? "compact";
+            var color = format == "compact" && !parse.GetValue(noColor) && !Console.IsOutputRedirected &&
+                        string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
+            return await RunAsync(client, request, format, color, path, ct).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    /// <summary>
+    /// The request for the flags given: hubble's count rules (--last N; --all or a time range
+    /// alone: everything matching; --follow alone: only new flows; nothing: the last 20) and
+    /// the filters.
+    /// </summary>
+    /// <exception cref="ArgumentException">A bad count or time, or conflicting flags.</exception>
+    internal static ObserveRequest BuildRequest(int? last, bool all, bool follow, string? since, string? until, DateTimeOffset now,
+        (List<FlowFilter>? Whitelist, List<FlowFilter>? Blacklist) filters)
+    {
+        if (last is < 1)
+        {
+            throw new ArgumentException($"failed to read --last {last}: it must be at least 1");
+        }
+        if (all && (last is not null || follow))
+        {
+            throw new ArgumentException($"failed to read --all: it cannot be combined with {(follow ? "--follow" : "--last")}");
+        }
+        var request = new ObserveRequest
+        {
+            Follow = follow,
+            Since = Time("--since", since, now),
+            Until = Time("--until", until, now),
+            Whitelist = filters.Whitelist,
+            Blacklist = filters.Blacklist,
+        };
+        if (request.Since is { } from && request.Until is { } to && from >= to)
+        {
+            throw new ArgumentException($"failed to read --since and --until: {from:O} is not before {to:O}");
+        }
+        request.Number = last ?? (all || follow || request.Since is not null || request.Until is not null ? 0 : DefaultLast);
+        return request;
+    }
+
+    private static DateTimeOffset? Time(string flag, string? value, DateTimeOffset now) =>
+        value is null ? null :
+        FlowTime.TryParse(value, now, out var time, out var error) ? time :
+        throw new ArgumentException($"failed to read {flag}: {error}");
+
+    private static async Task<int> RunAsync(MembraneClient client, ObserveRequest request, string format, bool color, string? path,
+        CancellationToken outer)
+    {
+        using var interrupt = new FlowInterrupt(outer);
+        var ct = interrupt.Token;
+        FlowCaptureFile? file = null;
+        if (path is not null)
+        {
+            // Created before the agent is asked, so an unwritable path fails first.
+            try
+            {
+                file = new FlowCaptureFile(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                await Console.Error.WriteLineAsync($"error: failed to create {path}: {e.Message}").ConfigureAwait(false);
+                return 1;
+            }
+        }
+        var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16) { AutoFlush = false };
+        await using (stdout.ConfigureAwait(false))
+        {
+            var writer = FlowWriter.Create(format, stdout, Console.Error, color, request.Follow);
+            var received = 0L;
+            var exitCode = 0;
+            try
+            {
+                await foreach (var line in client.ObserveAsync(request, ct).ConfigureAwait(false))
+                {
+                    received++;
+                    if (line.Flow is { } flow && file is not null)
+                    {
+                        file.Write(flow);
+                        // The bytes are in the file; on stdout they would only be a long base64 string.
+                        flow.PacketData = null;
+                    }
+                    writer.Write(line);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // Ctrl-C: the normal end of a follow stream. What was received is printed and written below.
+            }
+            catch (Exception e) when (e is AgentUnreachableException or MembraneApiException && received == 0)
+            {
+                // Nothing came: no capture file is better than an empty one that looks like a result.
+                if (file is not null)
+                {
+                    file.Dispose();
+                    File.Delete(file.Path);
+                }
+                throw;
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or System.Text.Json.JsonException)
+            {
+                await Console.Error.WriteLineAsync($"error: failed to read the agent's flow stream after {received} line(s): {e.Message}").ConfigureAwait(false);
+                exitCode = 1;
+            }
+            writer.Complete();
+            if (file is not null)
+            {
+                file.Dispose();
+                await Console.Error.WriteLineAsync(
+                    $"wrote {file.Written} packet(s) to {file.Path}" + (file.WithoutPacket > 0 ? $"; {file.WithoutPacket} flow(s) carried no packet bytes" : ""))
+                    .ConfigureAwait(false);
+            }
+            return exitCode;
+        }
+    }
+}
