@@ -64,6 +64,37 @@ public sealed class MonitorCommandTests : IAsyncLifetime
         }
     }
 
+    [Fact]
+    public async Task CtrlCEndsTheStreamWithExitCode0()
+    {
+        _agent.Respond = async (_, r, ct) =>
+        {
+            await r.NdjsonAsync([Line(Records[0])], ct);
+            await Task.Delay(Timeout.Infinite, ct);
+        };
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "membrane.dll"), "--socket", _agent.SocketPath, "monitor" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            var first = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal("drop sub_type=133 len=16 id=0x01000005 00 08 00 00 01 02 03 04", first);
+            await ObserveCommandTests.InterruptAsync(process);
+            Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}: {await stderr}");
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+    }
+
     [Theory]
     [InlineData("--count 0", "error: failed to read --count 0: it must be at least 1")]
     [InlineData("-o yaml", "'yaml'")]

@@ -262,18 +262,7 @@ public sealed class ObserveCommandTests : IAsyncLifetime
             await r.LineAsync(Line(new FlowLine { Flow = Denied() }), ct);
             await Task.Delay(Timeout.Infinite, ct); // a follow stream stays open
         };
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            Environment = { ["TZ"] = "UTC" },
-        };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "membrane.dll"), "--socket", _agent.SocketPath, "observe", "--follow", "-o", "compact" })
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var process = Process.Start(psi)!;
+        using var process = Start("observe", "--follow", "-o", "compact");
         var stderr = process.StandardError.ReadToEndAsync();
         try
         {
@@ -285,9 +274,7 @@ public sealed class ObserveCommandTests : IAsyncLifetime
             var next = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
             Assert.StartsWith("Nov 27 22:51:29.123: default/web:40000 (ID:258) -> default/db:5432 (ID:259) policy-verdict:none INGRESS DROPPED", next, StringComparison.Ordinal);
 
-            var (killCode, _, killErr) = Tools.Run("kill", ["-INT", process.Id.ToString(CultureInfo.InvariantCulture)]);
-            Assert.True(killCode == 0, killErr);
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+            await InterruptAsync(process);
             Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}: {await stderr}");
             Assert.Equal(("POST", """{"number":0,"follow":true,"include_packet":false}"""),
                 (Assert.Single(_agent.Requests).Method, Assert.Single(_agent.Requests).Body));
@@ -299,6 +286,68 @@ public sealed class ObserveCommandTests : IAsyncLifetime
                 process.Kill();
             }
         }
+    }
+
+    /// <summary>The CLI as a running process whose output the test reads as it comes.</summary>
+    private Process Start(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            Environment = { ["TZ"] = "UTC" },
+        };
+        foreach (string a in (string[])[Path.Combine(AppContext.BaseDirectory, "membrane.dll"), "--socket", _agent.SocketPath, .. args])
+        {
+            psi.ArgumentList.Add(a);
+        }
+        return Process.Start(psi)!;
+    }
+
+    /// <summary>Ctrl-C: SIGINT to the process (ours, by pid), then its end.</summary>
+    internal static async Task InterruptAsync(Process process)
+    {
+        var (code, _, stderr) = Tools.Run("kill", ["-INT", process.Id.ToString(CultureInfo.InvariantCulture)]);
+        Assert.True(code == 0, stderr);
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(20));
+    }
+
+    [SkippableFact]
+    public async Task CtrlCEndsAFollowCaptureWithACompleteFile()
+    {
+        var tshark = Requires.Tool("tshark");
+        var denied = Denied();
+        denied.PacketData = TcpFrame(IPAddress.Parse("198.18.0.4"), IPAddress.Parse("198.18.0.5"), 40000, 5432);
+        _agent.Respond = async (_, r, ct) =>
+        {
+            await r.StartAsync(ct);
+            await r.LineAsync(Line(new FlowLine { Flow = denied }), ct);
+            await Task.Delay(Timeout.Infinite, ct);
+        };
+        var file = Path.Combine(_agent.Folder, "follow.pcapng");
+        using var process = Start("observe", "-f", "--verdict", "DROPPED", "--write", file);
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            var first = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.Contains("DROPPED (POLICY_DENIED)", first, StringComparison.Ordinal);
+            await InterruptAsync(process);
+            Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}: {await stderr}");
+            Assert.Contains($"wrote 1 packet(s) to {file}", await stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill();
+            }
+        }
+        var (code, fields, error) = Tools.Run(tshark, ["-r", file, "-T", "fields", "-e", "frame.comment", "-e", "tcp.dstport"]);
+        Assert.True(code == 0, error);
+        Assert.Equal(
+            "verdict=DROPPED drop_reason=POLICY_DENIED type=policy-verdict:none direction=INGRESS src=default/web src_identity=258 dst=default/db dst_identity=259 node=node-1\t5432",
+            fields.Trim());
     }
 
     [Fact]

@@ -67,10 +67,11 @@ internal static class ObserveCommand
         var command = new Command("observe", """
             Show flows: who talked to whom, what was forwarded or dropped and why. Filters are hubble
             observe's: a flag given twice ORs its values, different flags AND, --not before a flag
-            excludes what it matches; --pod/--label/--ip/--port/--identity match either end (the
-            other flags given with them apply to the same end). Examples: membrane observe --verdict
-            DROPPED -f; membrane observe --to-pod default/db --to-port 5432 --last 100 -o json;
-            membrane observe --pod web --not --type trace:to-stack --write web.pcapng
+            excludes what it matches; --pod/--label/--ip/--port/--identity match either end (given
+            together, they must match at the same end; one-sided flags apply whichever end matched).
+            Without --last, --all, --follow or a time range: the last 20 flows. Examples: membrane
+            observe --verdict DROPPED -f; membrane observe --to-pod default/db --to-port 5432 --last
+            100 -o json; membrane observe --pod web --not --type trace:to-stack --write web.pcapng
             """)
         {
             last, all, follow, since, until, output, noColor, write,
