@@ -58,6 +58,8 @@ public sealed class MonitorCommandTests : IAsyncLifetime
         Assert.True(code == 0, stderr);
         var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, lines.Length);
+        var help = Membrane("monitor", "--help").Stdout;
+        Assert.All(lines.SelectMany(JsonMembers.Names), n => Assert.Contains(n, help, StringComparison.Ordinal));
         for (var i = 0; i < lines.Length; i++)
         {
             Assert.True(JsonNode.DeepEquals(JsonNode.Parse(Line(Records[i])), JsonNode.Parse(lines[i])), lines[i]);

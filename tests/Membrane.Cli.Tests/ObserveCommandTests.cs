@@ -60,6 +60,8 @@ public sealed class ObserveCommandTests : IAsyncLifetime
         Interface = new FlowInterface { Index = 7, Name = "lxc-backend" },
         Summary = "TCP Flags: SYN",
         PacketLength = 74,
+        Ethernet = new FlowEthernet { Source = "02:00:00:00:00:02", Destination = "02:00:00:00:00:03" },
+        DropReason = 0,
     };
 
     /// <summary>web -> db SYN, denied by db's ingress policy.</summary>
@@ -228,6 +230,12 @@ public sealed class ObserveCommandTests : IAsyncLifetime
         Assert.Equal("default", (string?)denied["source"]!["namespace"]);
         Assert.Equal(7UL, (ulong?)JsonNode.Parse(printed[2])!["lost_events"]!["num_events_lost"]);
         Assert.Equal("", stderr);
+
+        // The help describes every member the stream carries.
+        var help = Membrane("observe", "--help").Stdout;
+        var names = printed.SelectMany(JsonMembers.Names).ToHashSet();
+        Assert.Contains("ethernet", names);
+        Assert.All(names, n => Assert.Contains(n, help, StringComparison.Ordinal));
     }
 
     [Fact]

@@ -40,9 +40,15 @@ internal static class ObserveCommand
                 Output format: compact (default; one line a flow: time: source (identity) -> destination
                 (identity) kind [direction] VERDICT [(drop reason)] (summary); replies are printed
                 destination first with <-, <> when the record does not say), json (each line of the
-                agent's stream as is: {"flow":{…}} in Hubble's field names, or {"lost_events":{…}}), or
-                table (TIMESTAMP SOURCE DESTINATION TYPE VERDICT SUMMARY). compact and table report lost
-                events on stderr as "EVENTS LOST: N (source)"
+                agent's stream, in Hubble's field names: {"flow": {time, uuid, verdict (FORWARDED|DROPPED),
+                drop_reason, drop_reason_desc, ethernet {source, destination}, IP {source, destination,
+                ipVersion}, l4 {TCP {source_port, destination_port, flags {FIN, SYN, RST, PSH, ACK, URG,
+                ECE, CWR}} | UDP | SCTP {source_port, destination_port} | ICMPv4 | ICMPv6 {type, code}},
+                source, destination {ID, identity, namespace, labels, pod_name}, Type, node_name,
+                event_type {type, sub_type}, traffic_direction, trace_observation_point,
+                policy_match_type, is_reply, interface {index, name}, Summary, packet_length}} or
+                {"lost_events": {source, num_events_lost}}), or table (TIMESTAMP SOURCE DESTINATION TYPE
+                VERDICT SUMMARY). compact and table report lost events on stderr as "EVENTS LOST: N (source)"
                 """,
             DefaultValueFactory = _ => "compact",
         }.AcceptOnlyFromAmong(FlowWriter.Formats);
