@@ -346,41 +346,6 @@ internal sealed class PolicyDifferentialScenario
     }
 
     /// <summary>
-    /// Known disagreement, left to the lead (Membrane.Policy is not this test's to change): a
-    /// zero-length CIDR selects the world identity of both families in the resolver.
-    /// <c>CidrPeer.Selects</c> takes a /0 block of either family to select identity 2 (world:
-    /// an address in no ipcache prefix), and identity 2 stands for IPv4 and IPv6 addresses
-    /// alike; <c>CidrPeer.Matches</c> (the evaluator) matches only addresses of the block's
-    /// family. So with <c>::/0</c> named and no IPv4 prefix around an IPv4 world address (or
-    /// <c>0.0.0.0/0</c> and an IPv6 address), the resolver and the kernel apply the rule to the
-    /// address and the evaluator does not. (Cilium 1.15+ has world-ipv4 and world-ipv6
-    /// identities for this.) A cell is this case only when the peer of the disagreeing
-    /// direction has the world identity, the policies name a /0 of the other family, and the
-    /// resolved entry that decided the direction is the world identity's own entry.
-    /// </summary>
-    public const string ZeroPrefixSelectsWorldOfBothFamilies = "zero-length CIDR selects the world identity of both families";
-
-    /// <summary>The name of the known disagreement <paramref name="cell"/> falls under, or null (see <see cref="ZeroPrefixSelectsWorldOfBothFamilies"/>).</summary>
-    public string? KnownDisagreement(DiffCell cell, PolicyVerdict verdict)
-    {
-        var otherFamily = cell.Family == 4 ? System.Net.Sockets.AddressFamily.InterNetworkV6 : System.Net.Sockets.AddressFamily.InterNetwork;
-        if (!Policies.CidrPrefixes.Any(p => p.PrefixLength == 0 && p.BaseAddress.AddressFamily == otherFamily))
-        {
-            return null;
-        }
-        // The direction that decides: the source pod's egress unless the evaluator let it through, else the destination pod's ingress.
-        var (pod, peer, direction) = cell.Source.Pod is { } src && (!verdict.Egress.Allowed || Decide(src, IdentityOf(cell.Destination, cell.Family), cell, TrafficDirection.Egress, out _) != CellVerdict.Allowed)
-            ? (src, cell.Destination, TrafficDirection.Egress)
-            : (cell.Destination.Pod, cell.Source, TrafficDirection.Ingress);
-        if (pod is null || peer.Kind != DiffPeerKind.World || IdentityOf(peer, cell.Family) != ReservedIdentities.World)
-        {
-            return null;
-        }
-        Decide(pod, ReservedIdentities.World, cell, direction, out var decidedBy);
-        return decidedBy is { Identity: ReservedIdentities.World } ? ZeroPrefixSelectsWorldOfBothFamilies : null;
-    }
-
-    /// <summary>
     /// The identity the datapath gives a peer: a pod's own; for any other address the longest
     /// ipcache prefix (the node and the remote node as /32 host entries written after the CIDR
     /// identities, so they win an exactly named prefix), else world.

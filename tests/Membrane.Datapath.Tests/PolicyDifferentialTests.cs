@@ -27,9 +27,9 @@ namespace Membrane.Datapath.Tests.Policy;
 /// given (EndpointPolicyMap.Lookup), without exception; and the same matrix is checked
 /// without the kernel (resolver vs evaluator), so that a disagreement can be placed: in the
 /// resolver (both fail) or in the datapath (only the kernel test fails).</para>
-/// <para>One known disagreement between the resolver and the evaluator is reported to the
-/// test output rather than failed on, for the lead to decide:
-/// PolicyDifferentialScenario.ZeroPrefixSelectsWorldOfBothFamilies.</para>
+/// <para>It found one: a zero-length CIDR selected the world identity, which stands for
+/// addresses of both families, so 0.0.0.0/0 also allowed IPv6 (and ::/0 IPv4). A /0 block now
+/// selects only the CIDR identities within it (its own included), as the evaluator matches.</para>
 /// </remarks>
 [Collection("kernel")]
 public sealed class PolicyDifferentialTests(ITestOutputHelper output)
@@ -48,7 +48,6 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         lab.WriteScenario();
         var disagreements = new List<string>();
-        var known = new List<string>();
         var unlikeMaps = new List<string>();
         var verdicts = new List<CellVerdict>();
         var description = "";
@@ -76,7 +75,7 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
                     if (kernel != expected)
                     {
                         var text = DescribeCell(scenario, cell, $"{step}: kernel {kernel} ({detail}), evaluator {expected}", verdict);
-                        (scenario.KnownDisagreement(cell, verdict) is null ? disagreements : known).Add(text);
+                        disagreements.Add(text);
                     }
                     // Whatever the evaluator says, the kernel must do what the entries it was given say.
                     if (kernel != scenario.Resolved(cell))
@@ -87,7 +86,6 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
             }
         }
         output.WriteLine($"seed {seed}: {verdicts.Count} cells in {clock.ElapsedMilliseconds} ms; " + Tally(verdicts));
-        ReportKnown(seed, known);
         Assert.True(unlikeMaps.Count == 0,
             $"{unlikeMaps.Count} of {verdicts.Count} cells: the kernel did not do what its policy entries say:\n{string.Join("\n", unlikeMaps)}\n{description}");
         Assert.True(disagreements.Count == 0,
@@ -101,7 +99,6 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
     {
         var scenario = PolicyDifferentialScenario.Generate(seed);
         var disagreements = new List<string>();
-        var known = new List<string>();
         var verdicts = new List<CellVerdict>();
         var description = "";
         foreach (var step in new[] { "import", "update" })
@@ -120,12 +117,11 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
                 if (resolved != expected)
                 {
                     var text = DescribeCell(scenario, cell, $"{step}: resolved maps {resolved}, evaluator {expected}", verdict);
-                    (scenario.KnownDisagreement(cell, verdict) is null ? disagreements : known).Add(text);
+                    disagreements.Add(text);
                 }
             }
         }
         output.WriteLine($"seed {seed}: {verdicts.Count} cells; {Tally(verdicts)}");
-        ReportKnown(seed, known);
         Assert.True(disagreements.Count == 0,
             $"{disagreements.Count} of {verdicts.Count} cells disagree (resolver vs evaluator):\n{string.Join("\n", disagreements)}\n{description}");
         AssertNonTrivial(seed, verdicts);
@@ -157,19 +153,6 @@ public sealed class PolicyDifferentialTests(ITestOutputHelper output)
         // And some pod is selected by no rule set in some seed (it is unrestricted).
         Assert.Contains(s_seeds.Select(PolicyDifferentialScenario.Generate),
             s => s.Pods.Any(p => !s.Policies.Specs.Any(spec => spec.Subject.Matches(p.Labels))));
-    }
-
-    /// <summary>
-    /// Writes the cells of a known disagreement (PolicyDifferentialScenario.KnownDisagreement,
-    /// reported to the lead) to the test output instead of failing on them.
-    /// </summary>
-    private void ReportKnown(int seed, List<string> known)
-    {
-        if (known.Count > 0)
-        {
-            output.WriteLine($"seed {seed}: {known.Count} cells of the known disagreement \"{PolicyDifferentialScenario.ZeroPrefixSelectsWorldOfBothFamilies}\":");
-            known.ForEach(output.WriteLine);
-        }
     }
 
     /// <summary>Every seed's matrix has allowed cells and drops of both kinds: the agreement cannot hold vacuously.</summary>

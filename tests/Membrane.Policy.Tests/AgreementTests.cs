@@ -115,7 +115,9 @@ public class AgreementTests
     public void Resolved_maps_agree_with_the_evaluator_in_every_cell()
     {
         var peers = ReservedIdentities.All
-            .Select(i => (i.Id, Peer: new PolicyPeer(i.Labels, i.Id == ReservedIdentities.World ? IPAddress.Parse("198.51.100.7") : null)))
+            // The world identity itself is what an address in no identity's prefix gets: with
+            // 0.0.0.0/0 among the CIDR identities, only an IPv6 address outside fd00::/8.
+            .Select(i => (i.Id, Peer: new PolicyPeer(i.Labels, i.Id == ReservedIdentities.World ? IPAddress.Parse("2001:db8::7") : null)))
             .Concat(PodIdentities.Select(i => (i.Id, Peer: new PolicyPeer(i.Labels))))
             .Concat(CidrIdentities.Select(c => (c.Identity.Id, Peer: new PolicyPeer(c.Identity.Labels, c.Address))))
             .ToArray();

@@ -223,21 +223,14 @@ public sealed record CidrPeer(IPNetwork Cidr, IReadOnlyList<IPNetwork> Except) :
     }
 
     /// <summary>
-    /// A CIDR identity whose prefix lies in the block and in no except; the world identity
-    /// (addresses in no known prefix) when the block is zero-length.
+    /// A CIDR identity whose prefix lies in the block and in no except. Never the world
+    /// identity itself: every block a rule names, a zero-length one too, gets a CIDR identity
+    /// and an ipcache entry, so an address of the block's family always resolves to one of
+    /// those; what is left with the world identity is an address of the other family, which
+    /// the block does not contain (0.0.0.0/0 is not ::/0, as in <see cref="Matches"/>).
     /// </summary>
-    public override bool Selects(PolicyIdentity identity)
-    {
-        if (!identity.IsWorld)
-        {
-            return false;
-        }
-        if (identity.Prefix is not { } p)
-        {
-            return Cidr.PrefixLength == 0;
-        }
-        return Cidrs.IsWithin(p, Cidr) && !Except.Any(e => Cidrs.IsWithin(p, e));
-    }
+    public override bool Selects(PolicyIdentity identity) =>
+        identity.IsWorld && identity.Prefix is { } p && Cidrs.IsWithin(p, Cidr) && !Except.Any(e => Cidrs.IsWithin(p, e));
 
     public override string ToString() =>
         Except.Count == 0 ? $"cidr:{Cidr}" : $"cidr:{Cidr} except {string.Join(",", Except)}";
