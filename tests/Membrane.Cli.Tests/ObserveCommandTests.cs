@@ -114,6 +114,9 @@ public sealed class ObserveCommandTests : IAsyncLifetime
         { "-f", """{"number":0,"follow":true,"include_packet":false}""" },
         { "--last 3 --follow", """{"number":3,"follow":true,"include_packet":false}""" },
         { "--all", """{"number":0,"follow":false,"include_packet":false}""" },
+        { "--all -f", """{"number":2147483647,"follow":true,"include_packet":false}""" },
+        { "--since 2026-11-27T21:00:00Z -f", """{"number":2147483647,"follow":true,"since":"2026-11-27T21:00:00+00:00","include_packet":false}""" },
+        { "--until 2026-11-27T21:00:00Z -f", """{"number":0,"follow":true,"until":"2026-11-27T21:00:00+00:00","include_packet":false}""" },
         { "--since 2026-11-27T21:00:00Z --until 2026-11-27T23:30:00.5+01:00",
             """{"number":0,"follow":false,"since":"2026-11-27T21:00:00+00:00","until":"2026-11-27T22:30:00.5+00:00","include_packet":false}""" },
         { "--since 2026-11-27 --last 7", """{"number":7,"follow":false,"since":"2026-11-27T00:00:00+00:00","include_packet":false}""" },
@@ -447,7 +450,7 @@ public sealed class ObserveCommandTests : IAsyncLifetime
         { "--until 5x", "error: failed to read --until: '5x' is neither" },
         { "--since 1h --until 2h", "error: failed to read --since and --until:" },
         { "--last 0", "error: failed to read --last 0: it must be at least 1" },
-        { "--all --follow", "error: failed to read --all: it cannot be combined with --follow" },
+        { "--all --last 5", "error: failed to read --all: it cannot be combined with --last" },
         { "-o yaml", "'yaml'" },
     };
 

@@ -15,14 +15,20 @@ internal static class ObserveCommand
     /// <summary>hubble observe's default when neither a count, a time range nor --follow is given.</summary>
     public const int DefaultLast = 20;
 
+    /// <summary>
+    /// "Every buffered flow" when following: the API reads number 0 with follow as "none, only new
+    /// ones", so --all -f and --since T -f ask for the last N with N beyond any buffer.
+    /// </summary>
+    public const int EveryBufferedFlow = int.MaxValue;
+
     public static Command Create()
     {
         var last = new Option<int?>("--last")
         {
-            Description = $"The last N matching flows of the agent's buffer (default {DefaultLast} unless --follow, --since, --until or --all is given; with --follow: N, then new ones)",
+            Description = $"The last N matching flows of the agent's buffer (default {DefaultLast} unless --follow, --since, --until or --all is given; with --follow: N, then new ones; --follow alone: only new ones)",
             HelpName = "N",
         };
-        var all = new Option<bool>("--all") { Description = "Every matching flow of the agent's buffer (it holds 4,096 by default)" };
+        var all = new Option<bool>("--all") { Description = "Every matching flow of the agent's buffer (it holds 4,096 by default); with --follow, then new ones" };
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep streaming new flows as they happen until Ctrl-C (or --until passes)" };
         var since = new Option<string?>("--since")
         {
@@ -111,9 +117,9 @@ internal static class ObserveCommand
     }
 
     /// <summary>
-    /// The request for the flags given: hubble's count rules (--last N; --all or a time range
-    /// alone: everything matching; --follow alone: only new flows; nothing: the last 20) and
-    /// the filters.
+    /// The request for the flags given: hubble's count rules (--last N; --all or a time range:
+    /// every matching flow of the buffer, then with --follow new ones; --follow alone: only new
+    /// flows; nothing: the last 20) and the filters.
     /// </summary>
     /// <exception cref="ArgumentException">A bad count or time, or conflicting flags.</exception>
     internal static ObserveRequest BuildRequest(int? last, bool all, bool follow, string? since, string? until, DateTimeOffset now,
@@ -123,9 +129,9 @@ internal static class ObserveCommand
         {
             throw new ArgumentException($"failed to read --last {last}: it must be at least 1");
         }
-        if (all && (last is not null || follow))
+        if (all && last is not null)
         {
-            throw new ArgumentException($"failed to read --all: it cannot be combined with {(follow ? "--follow" : "--last")}");
+            throw new ArgumentException("failed to read --all: it cannot be combined with --last");
         }
         var request = new ObserveRequest
         {
@@ -139,7 +145,10 @@ internal static class ObserveCommand
         {
             throw new ArgumentException($"failed to read --since and --until: {from:O} is not before {to:O}");
         }
-        request.Number = last ?? (all || follow || request.Since is not null || request.Until is not null ? 0 : DefaultLast);
+        var everything = all || request.Since is not null;
+        request.Number = last ?? (follow
+            ? everything ? EveryBufferedFlow : 0
+            : everything || request.Until is not null ? 0 : DefaultLast);
         return request;
     }
 
