@@ -30,6 +30,7 @@
 #include "lib/conntrack.h"
 #include "lib/drop_reasons.h"
 #include "lib/endpoint.h"
+#include "lib/fragments.h"
 #include "lib/metrics.h"
 #include "lib/ndisc.h"
 #include "lib/parse.h"
@@ -286,6 +287,7 @@ int from_pod(struct __sk_buff *skb)
 	ret = parse_packet(skb, &info);
 	if (ret)
 		return account_drop(skb, &info, FROM_POD_DIR, ret);
+	fragments_track(skb, &info);
 	src = endpoint_by_ifindex(skb->ifindex);
 	if (!src)
 		return account_drop(skb, &info, FROM_POD_DIR, DROP_UNKNOWN_ENDPOINT);
@@ -330,6 +332,7 @@ int to_pod(struct __sk_buff *skb)
 	ret = parse_packet(skb, &info);
 	if (ret)
 		return account_drop(skb, &info, TO_POD_DIR, ret);
+	fragments_track(skb, &info);
 	if (info.l3 == 4)
 		ret = ct_ipv4(skb, &info, &ct);
 	else if (info.l3 == 6)

@@ -522,6 +522,17 @@ static __always_inline int ct_l4(void *data, void *data_end, __u32 off, __u8 pro
 	return 0;
 }
 
+/* A later fragment whose ports its first fragment left (fragments.h): it has no L4 header of
+ * its own to read. Its TCP flags are taken as a bare ACK - every segment after the handshake
+ * carries one - so it moves no connection along and opens none but by loose pickup. */
+static __always_inline void ct_fragment_ports(const struct packet_info *info, __be16 *sport, __be16 *dport, struct ct_packet *pkt)
+{
+	*sport = info->sport;
+	*dport = info->dport;
+	pkt->tcp_flags = info->l4_proto == IPPROTO_TCP ? TCP_FLAG_ACK : 0;
+	pkt->icmp_kind = CT_ICMP_NONE;
+}
+
 /* A quoted packet can only be matched when it is a first fragment and, if ICMP, an echo. */
 static __always_inline bool ct_quote_usable(__u8 quoted_kind)
 {
@@ -567,7 +578,7 @@ static __always_inline int ct_ipv4(struct __sk_buff *skb, const struct packet_in
 	void *data_end = (void *)(long)skb->data_end;
 	struct iphdr *ip = data + info->l3_off;
 	struct ct_key4 rk = {};
-	int ret;
+	int ret = 0;
 
 	__builtin_memset(c, 0, sizeof(*c));
 	if ((void *)(ip + 1) > data_end)
@@ -581,8 +592,11 @@ static __always_inline int ct_ipv4(struct __sk_buff *skb, const struct packet_in
 	c->k4.saddr = ip->saddr;
 	c->k4.daddr = ip->daddr;
 	c->k4.proto = info->l4_proto;
-	ret = ct_l4(data, data_end, info->l4_off, info->l4_proto, false,
-		    &c->k4.sport, &c->k4.dport, &c->pkt.tcp_flags, &c->pkt.icmp_kind);
+	if (info->frag_resolved)
+		ct_fragment_ports(info, &c->k4.sport, &c->k4.dport, &c->pkt);
+	else
+		ret = ct_l4(data, data_end, info->l4_off, info->l4_proto, false,
+			    &c->k4.sport, &c->k4.dport, &c->pkt.tcp_flags, &c->pkt.icmp_kind);
 	if (ret)
 		return ret;
 	switch (c->pkt.icmp_kind) {
@@ -643,7 +657,7 @@ static __always_inline int ct_ipv6(struct __sk_buff *skb, const struct packet_in
 	void *data_end = (void *)(long)skb->data_end;
 	struct ipv6hdr *ip6 = data + info->l3_off;
 	struct ct_key6 rk = {};
-	int ret;
+	int ret = 0;
 
 	__builtin_memset(c, 0, sizeof(*c));
 	if ((void *)(ip6 + 1) > data_end)
@@ -660,8 +674,11 @@ static __always_inline int ct_ipv6(struct __sk_buff *skb, const struct packet_in
 	__builtin_memcpy(c->k6.saddr, ip6->saddr.in6_u.u6_addr32, 16);
 	__builtin_memcpy(c->k6.daddr, ip6->daddr.in6_u.u6_addr32, 16);
 	c->k6.proto = info->l4_proto;
-	ret = ct_l4(data, data_end, info->l4_off, info->l4_proto, true,
-		    &c->k6.sport, &c->k6.dport, &c->pkt.tcp_flags, &c->pkt.icmp_kind);
+	if (info->frag_resolved)
+		ct_fragment_ports(info, &c->k6.sport, &c->k6.dport, &c->pkt);
+	else
+		ret = ct_l4(data, data_end, info->l4_off, info->l4_proto, true,
+			    &c->k6.sport, &c->k6.dport, &c->pkt.tcp_flags, &c->pkt.icmp_kind);
 	if (ret)
 		return ret;
 	switch (c->pkt.icmp_kind) {

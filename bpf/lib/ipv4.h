@@ -8,11 +8,15 @@
 #include <stddef.h>
 
 #define IPV4_FRAG_OFFSET_MASK 0x1fff
+#define IPV4_MORE_FRAGMENTS 0x2000
 
-/* Validates the IPv4 header at data + off. Sets *l4_off (after options), *l4_proto, and
- * *is_fragment for a non-first fragment (its L4 ports are not in this packet). */
+/* Validates the IPv4 header at data + off. Sets *l4_off (after options), *l4_proto,
+ * *later_fragment for a non-first fragment (its L4 ports are not in this packet),
+ * *first_fragment for offset 0 with more fragments to come, and *frag_id (RFC 791:
+ * fragments of one datagram share source, destination, protocol and identification). */
 static __always_inline int parse_ipv4(void *data, void *data_end, __u32 off,
-				      __u32 *l4_off, __u8 *l4_proto, bool *later_fragment)
+				      __u32 *l4_off, __u8 *l4_proto, bool *later_fragment,
+				      bool *first_fragment, __be32 *frag_id)
 {
 	struct iphdr *ip = data + off;
 	__u32 ihl_bytes;
@@ -27,6 +31,8 @@ static __always_inline int parse_ipv4(void *data, void *data_end, __u32 off,
 	*l4_off = off + ihl_bytes;
 	*l4_proto = ip->protocol;
 	*later_fragment = (ip->frag_off & bpf_htons(IPV4_FRAG_OFFSET_MASK)) != 0;
+	*first_fragment = !*later_fragment && (ip->frag_off & bpf_htons(IPV4_MORE_FRAGMENTS));
+	*frag_id = ip->id;
 	return 0;
 }
 

@@ -32,8 +32,10 @@ struct ipv6_frag_hdr_min {
 	__be32 identification;
 };
 
+/* As parse_ipv4; the fragment facts come from a Fragment header (RFC 8200 4.5). */
 static __always_inline int parse_ipv6(void *data, void *data_end, __u32 off,
-				      __u32 *l4_off, __u8 *l4_proto, bool *later_fragment)
+				      __u32 *l4_off, __u8 *l4_proto, bool *later_fragment,
+				      bool *first_fragment, __be32 *frag_id)
 {
 	struct ipv6hdr *ip6 = data + off;
 	__u8 nexthdr;
@@ -46,6 +48,8 @@ static __always_inline int parse_ipv6(void *data, void *data_end, __u32 off,
 	nexthdr = ip6->nexthdr;
 	off += sizeof(*ip6);
 	*later_fragment = false;
+	*first_fragment = false;
+	*frag_id = 0;
 
 #pragma unroll
 	for (i = 0; i < IPV6_MAX_EXT_HDRS; i++) {
@@ -74,6 +78,8 @@ static __always_inline int parse_ipv6(void *data, void *data_end, __u32 off,
 				return DROP_INVALID_PACKET;
 			nexthdr = frag->nexthdr;
 			*later_fragment = (frag->frag_off & bpf_htons(0xfff8)) != 0;
+			*first_fragment = !*later_fragment && (frag->frag_off & bpf_htons(1));
+			*frag_id = frag->identification;
 			off += sizeof(*frag);
 			break;
 		}

@@ -17,7 +17,10 @@ struct packet_info {
 	__u8 l4_proto;
 	__be16 sport;
 	__be16 dport;
-	bool later_fragment;
+	bool later_fragment;  /* a fragment after the first: no L4 header (unless frag_resolved) */
+	bool first_fragment;  /* offset 0, more to come: its ports are remembered (fragments.h) */
+	bool frag_resolved;   /* a later fragment whose ports its first fragment left: sport/dport are set */
+	__be32 frag_id;       /* the datagram's identification (IPv4 16 bits, IPv6 32) */
 };
 
 /* Returns 0 (info filled; l3 == 0 for non-IP frames such as ARP) or a drop reason. */
@@ -33,10 +36,12 @@ static __always_inline int parse_packet(struct __sk_buff *skb, struct packet_inf
 		return ret;
 	if (info->ethertype == bpf_htons(ETH_P_IP)) {
 		info->l3 = 4;
-		ret = parse_ipv4(data, data_end, info->l3_off, &info->l4_off, &info->l4_proto, &info->later_fragment);
+		ret = parse_ipv4(data, data_end, info->l3_off, &info->l4_off, &info->l4_proto, &info->later_fragment,
+				 &info->first_fragment, &info->frag_id);
 	} else if (info->ethertype == bpf_htons(ETH_P_IPV6)) {
 		info->l3 = 6;
-		ret = parse_ipv6(data, data_end, info->l3_off, &info->l4_off, &info->l4_proto, &info->later_fragment);
+		ret = parse_ipv6(data, data_end, info->l3_off, &info->l4_off, &info->l4_proto, &info->later_fragment,
+				 &info->first_fragment, &info->frag_id);
 	} else {
 		return 0;
 	}
