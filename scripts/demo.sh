@@ -56,7 +56,8 @@ ip netns add "$node"
 ip -n "$node" link set lo up
 # nsenter switches only the network namespace, so the agent's pins land in the machine's bpffs.
 nsenter --net="/run/netns/$node" "$root/bin/membrane" agent --state-dir "$state/agent" --socket "$socket" \
-    --pod-cidr 198.18.0.0/24,fd00:198:18::/64 --node-name "$demo" --bpf-root "$bpf_root" 2>"$state/agent.log" &
+    --pod-cidr 198.18.0.0/24,fd00:198:18::/64 --node-name "$demo" --bpf-root "$bpf_root" \
+    --metrics-listen 127.0.0.1:9962 2>"$state/agent.log" &
 echo $! >"$state/agent.pid"
 for _ in $(seq 100); do
     bin/membrane --socket "$socket" status >/dev/null 2>&1 && break
@@ -145,7 +146,18 @@ step "a spoofed source address from web is dropped by the datapath"
 ip netns exec "$demo-web" ip addr add 198.18.0.250/32 dev eth0
 if ip netns exec "$demo-web" ping -c 2 -i 0.2 -W 1 -I 198.18.0.250 "$(addr db ipv4)" >/dev/null 2>&1; then echo "web (spoofed 198.18.0.250) -> db: delivered?!"; else echo "web (spoofed 198.18.0.250) -> db: dropped"; fi
 
-step "membrane bpf metrics"
+step "flows: what the datapath saw, like hubble observe (membrane observe)"
+echo "\$ membrane observe --to-pod db --type policy-verdict --type drop --last 6"
+bin/membrane --socket "$socket" observe --to-pod db --type policy-verdict --type drop --last 6 --no-color
+echo; echo "\$ membrane observe --verdict DROPPED --from-pod web --last 1 -o json    (Hubble's field names)"
+bin/membrane --socket "$socket" observe --verdict DROPPED --from-pod web --last 1 -o json
+echo; echo "\$ membrane observe --pod db --last 20 --write $state/db.pcapng    (then tshark reads the comments)"
+bin/membrane --socket "$socket" observe --pod db --last 20 -o table --write "$state/db.pcapng"
+tshark -r "$state/db.pcapng" -T fields -e frame.number -e ip.src -e ip.dst -e frame.comment 2>/dev/null | head -6
+
+step "membrane bpf metrics, and the same counters for Prometheus (--metrics-listen 127.0.0.1:9962)"
 bin/membrane --socket "$socket" bpf metrics
+echo; echo "\$ curl http://127.0.0.1:9962/metrics | grep drop_count    (inside the node's namespace)"
+ip netns exec "$node" python3 -c 'import urllib.request; print(urllib.request.urlopen("http://127.0.0.1:9962/metrics").read().decode())' | grep '^membrane_drop_count_total' || echo "metrics endpoint FAILED"
 
 step "cleaning up (CNI DEL, agent stop, namespaces)"
