@@ -362,6 +362,29 @@ public sealed class ObserveCommandTests : IAsyncLifetime
     }
 
     [Fact]
+    public void AReaderThatGoesAwayEndsAFollowStream()
+    {
+        _agent.Respond = async (_, r, ct) =>
+        {
+            await r.StartAsync(ct);
+            while (true)
+            {
+                await r.LineAsync(Line(new FlowLine { Flow = Forwarded() }), ct);
+                await Task.Delay(100, ct);
+            }
+        };
+        // head exits after one line; the CLI's next write fails and it ends, as hubble does on SIGPIPE.
+        var command = $"dotnet {Path.Combine(AppContext.BaseDirectory, "membrane.dll")} --socket {_agent.SocketPath} observe -f | head -n 1; echo \"rc=${{PIPESTATUS[0]}}\"";
+        var (code, stdout, stderr) = Tools.Run("bash", ["-c", command], timeout: TimeSpan.FromSeconds(30), env: Env);
+        Assert.True(code == 0, stderr);
+        var lines = Lines(stdout);
+        Assert.Equal(2, lines.Length);
+        Assert.StartsWith("Nov 27 22:51:28.123: default/frontend:34567", lines[0], StringComparison.Ordinal);
+        Assert.Equal("rc=0", lines[1]);
+        Assert.Equal("", stderr);
+    }
+
+    [Fact]
     public void TableFollowPrintsEachRowAsItComes()
     {
         _agent.Respond = (_, r, ct) => r.NdjsonAsync(Canned(), ct);

@@ -29,6 +29,15 @@ internal abstract class FlowWriter
     {
     }
 
+    /// <summary>
+    /// Standard output as a plain file descriptor stream. Console's own stream swallows EPIPE
+    /// (it pretends a write to a reader that went away succeeded), so `membrane observe -f | head`
+    /// would stream into nothing until Ctrl-C; through fd 1 directly the write fails with an
+    /// IOException (.NET ignores SIGPIPE) and the command ends, as SIGPIPE ends hubble.
+    /// </summary>
+    public static Stream OpenStandardOutput() =>
+        new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
+
     /// <summary>What compact and table print on stderr for a lost-events line.</summary>
     protected static string LostText(LostEvents lost) => $"EVENTS LOST: {lost.NumEventsLost} ({lost.Source})";
 }

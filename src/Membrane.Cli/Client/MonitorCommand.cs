@@ -39,32 +39,38 @@ internal static class MonitorCommand
             using var interrupt = new FlowInterrupt(outer);
             var ct = interrupt.Token;
             var json = parse.GetValue(output) == "json";
-            var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16) { AutoFlush = false };
-            await using (stdout.ConfigureAwait(false))
+            // Flushed after every record and never disposed: a dispose after a failed write would flush (and fail) again.
+            var stdout = new StreamWriter(FlowWriter.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16) { AutoFlush = false };
+            var seen = 0;
+            try
             {
-                var seen = 0;
-                try
+                await foreach (var record in client.MonitorAsync(ct).ConfigureAwait(false))
                 {
-                    await foreach (var record in client.MonitorAsync(ct).ConfigureAwait(false))
+                    try
                     {
-                        await stdout.WriteAsync(json ? JsonSerializer.Serialize(record, ApiJsonContext.Default.MonitorRecord) : Format(record)).ConfigureAwait(false);
-                        await stdout.WriteAsync('\n').ConfigureAwait(false);
-                        await stdout.FlushAsync(ct).ConfigureAwait(false);
-                        if (++seen == max)
-                        {
-                            break;
-                        }
+                        stdout.Write(json ? JsonSerializer.Serialize(record, ApiJsonContext.Default.MonitorRecord) : Format(record));
+                        stdout.Write('\n');
+                        stdout.Flush();
+                    }
+                    catch (IOException)
+                    {
+                        // The reader went away (`membrane monitor | head`): the end, as SIGPIPE would be.
+                        return 0;
+                    }
+                    if (++seen == max)
+                    {
+                        break;
                     }
                 }
-                catch (OperationCanceledException) when (ct.IsCancellationRequested)
-                {
-                    // Ctrl-C: the normal end of the stream.
-                }
-                catch (Exception e) when (seen > 0 && e is HttpRequestException or IOException or JsonException)
-                {
-                    await Console.Error.WriteLineAsync($"error: failed to read the agent's record stream after {seen} record(s): {e.Message}").ConfigureAwait(false);
-                    return 1;
-                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // Ctrl-C: the normal end of the stream.
+            }
+            catch (Exception e) when (seen > 0 && e is HttpRequestException or IOException or JsonException)
+            {
+                await Console.Error.WriteLineAsync($"error: failed to read the agent's record stream after {seen} record(s): {e.Message}").ConfigureAwait(false);
+                return 1;
             }
             return 0;
         });

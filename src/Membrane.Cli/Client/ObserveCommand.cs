@@ -176,54 +176,82 @@ internal static class ObserveCommand
                 return 1;
             }
         }
-        var stdout = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16) { AutoFlush = false };
-        await using (stdout.ConfigureAwait(false))
+        var stdout = new StreamWriter(FlowWriter.OpenStandardOutput(), new UTF8Encoding(false), 1 << 16) { AutoFlush = false };
+        var writer = FlowWriter.Create(format, stdout, Console.Error, color, request.Follow);
+        var received = 0L;
+        var exitCode = 0;
+        // A reader that went away (`membrane observe -f | head`) ends the command quietly, as a
+        // SIGPIPE ends hubble; .NET ignores SIGPIPE, so it shows as an IOException on write.
+        var stdoutClosed = false;
+        try
         {
-            var writer = FlowWriter.Create(format, stdout, Console.Error, color, request.Follow);
-            var received = 0L;
-            var exitCode = 0;
-            try
+            await foreach (var line in client.ObserveAsync(request, ct).ConfigureAwait(false))
             {
-                await foreach (var line in client.ObserveAsync(request, ct).ConfigureAwait(false))
+                received++;
+                if (line.Flow is { } flow && file is not null)
                 {
-                    received++;
-                    if (line.Flow is { } flow && file is not null)
+                    try
                     {
                         file.Write(flow);
-                        // The bytes are in the file; on stdout they would only be a long base64 string.
-                        flow.PacketData = null;
                     }
+                    catch (IOException e)
+                    {
+                        await Console.Error.WriteLineAsync($"error: failed to write {file.Path}: {e.Message}").ConfigureAwait(false);
+                        exitCode = 1;
+                        break;
+                    }
+                    // The bytes are in the file; on stdout they would only be a long base64 string.
+                    flow.PacketData = null;
+                }
+                try
+                {
                     writer.Write(line);
                 }
-            }
-            catch (OperationCanceledException) when (ct.IsCancellationRequested)
-            {
-                // Ctrl-C: the normal end of a follow stream. What was received is printed and written below.
-            }
-            catch (Exception e) when (e is AgentUnreachableException or MembraneApiException && received == 0)
-            {
-                // Nothing came: no capture file is better than an empty one that looks like a result.
-                if (file is not null)
+                catch (IOException)
                 {
-                    file.Dispose();
-                    File.Delete(file.Path);
+                    stdoutClosed = true;
+                    break;
                 }
-                throw;
             }
-            catch (Exception e) when (e is HttpRequestException or IOException or System.Text.Json.JsonException)
-            {
-                await Console.Error.WriteLineAsync($"error: failed to read the agent's flow stream after {received} line(s): {e.Message}").ConfigureAwait(false);
-                exitCode = 1;
-            }
-            writer.Complete();
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // Ctrl-C: the normal end of a follow stream. What was received is printed and written below.
+        }
+        catch (Exception e) when (e is AgentUnreachableException or MembraneApiException && received == 0)
+        {
+            // Nothing came: no capture file is better than an empty one that looks like a result.
             if (file is not null)
             {
                 file.Dispose();
-                await Console.Error.WriteLineAsync(
-                    $"wrote {file.Written} packet(s) to {file.Path}" + (file.WithoutPacket > 0 ? $"; {file.WithoutPacket} flow(s) carried no packet bytes" : ""))
-                    .ConfigureAwait(false);
+                File.Delete(file.Path);
             }
-            return exitCode;
+            throw;
         }
+        catch (Exception e) when (e is HttpRequestException or IOException or System.Text.Json.JsonException)
+        {
+            await Console.Error.WriteLineAsync($"error: failed to read the agent's flow stream after {received} line(s): {e.Message}").ConfigureAwait(false);
+            exitCode = 1;
+        }
+        try
+        {
+            if (!stdoutClosed)
+            {
+                writer.Complete();
+            }
+            await stdout.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (IOException)
+        {
+            // The reader went away while the rest was printed: nothing more to tell it.
+        }
+        if (file is not null)
+        {
+            file.Dispose();
+            await Console.Error.WriteLineAsync(
+                $"wrote {file.Written} packet(s) to {file.Path}" + (file.WithoutPacket > 0 ? $"; {file.WithoutPacket} flow(s) carried no packet bytes" : ""))
+                .ConfigureAwait(false);
+        }
+        return exitCode;
     }
 }
