@@ -7,8 +7,8 @@ namespace Membrane.Cli.Client;
 /// <c>monitor</c>): the signal is caught and cancels <see cref="Token"/>, so the command
 /// prints what it holds, closes its capture file and exits 0, as <c>hubble observe -f</c> does,
 /// instead of the process dying mid-write. Handled here rather than left to the command-line
-/// library because its handler is not always in place when the process is signalled (measured:
-/// a `membrane observe -f` died of SIGINT, status -2, with System.CommandLine 2.0.0).
+/// library: as Program.cs invokes System.CommandLine 2.0.0, a SIGINT killed
+/// `membrane observe -f` outright (wait status: signal 2) before its action could finish.
 /// </summary>
 internal sealed class FlowInterrupt : IDisposable
 {
@@ -25,14 +25,17 @@ internal sealed class FlowInterrupt : IDisposable
     /// <summary>Cancelled by the first signal (or by the outer token).</summary>
     public CancellationToken Token => _cts.Token;
 
-    /// <summary>True when a signal ended the stream.</summary>
-    public bool Interrupted { get; private set; }
-
     private void Stop(PosixSignalContext context)
     {
         context.Cancel = true; // no default termination: the stream's end is handled by the command
-        Interrupted = true;
-        _cts.Cancel();
+        try
+        {
+            _cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // A signal that raced the command's own end: nothing left to stop.
+        }
     }
 
     public void Dispose()
