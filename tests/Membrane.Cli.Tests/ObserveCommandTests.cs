@@ -159,6 +159,12 @@ public sealed class ObserveCommandTests : IAsyncLifetime
         var request = Assert.Single(_agent.Requests);
         Assert.Equal(("POST", "/v1/flows"), (request.Method, request.Path));
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse(expected), JsonNode.Parse(request.Body)), $"expected {expected}\n     got {request.Body}");
+
+        // --print-raw-filters shows the same request without sending it.
+        var (printCode, printed, printErr) = Membrane(["observe", .. args.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--print-raw-filters"]);
+        Assert.True(printCode == 0, printErr);
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse(expected), JsonNode.Parse(printed)), $"expected {expected}\n printed {printed}");
+        Assert.Single(_agent.Requests);
     }
 
     [Fact]
@@ -495,7 +501,7 @@ public sealed class ObserveCommandTests : IAsyncLifetime
         Assert.True(code == 0, stderr);
         foreach (var flag in new[]
         {
-            "--last", "--all", "--follow", "--since", "--until", "--output", "--no-color", "--write", "--not",
+            "--last", "--all", "--follow", "--since", "--until", "--output", "--no-color", "--write", "--print-raw-filters", "--not",
             "--from-pod", "--to-pod", "--pod", "--from-label", "--to-label", "--label", "--from-identity", "--to-identity", "--identity",
             "--from-ip", "--to-ip", "--ip", "--from-port", "--to-port", "--port", "--protocol", "--verdict", "--type", "--tcp-flags",
             "--traffic-direction",

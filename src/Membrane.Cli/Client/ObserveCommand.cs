@@ -74,6 +74,10 @@ internal static class ObserveCommand
                 """,
             HelpName = "FILE",
         };
+        var printRaw = new Option<bool>("--print-raw-filters")
+        {
+            Description = "Print the request the flags make (count, times, whitelist and blacklist filters as the agent receives them, JSON) and exit without asking the agent, as hubble's flag of that name",
+        };
         var filters = new FlowFilterFlags();
 
         var command = new Command("observe", """
@@ -86,7 +90,7 @@ internal static class ObserveCommand
             100 -o json; membrane observe --pod web --not --type trace:to-stack --write web.pcapng
             """)
         {
-            last, all, follow, since, until, output, noColor, write,
+            last, all, follow, since, until, output, noColor, write, printRaw,
         };
         foreach (var option in filters.Options)
         {
@@ -108,6 +112,11 @@ internal static class ObserveCommand
             }
             var path = parse.GetValue(write);
             request.IncludePacket = path is not null;
+            if (parse.GetValue(printRaw))
+            {
+                ClientCommand.WriteJson(request, ApiJsonContext.Default.ObserveRequest);
+                return 0;
+            }
             var format = parse.GetValue(output) ?? "compact";
             var color = format == "compact" && !parse.GetValue(noColor) && !Console.IsOutputRedirected &&
                         string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
