@@ -12,7 +12,7 @@ export DOTNET_SKIP_FIRST_TIME_EXPERIENCE := 1
 
 # Debian packages the build, the tests, the demo and the benchmarks use (zlib1g-dev and clang
 # also serve the NativeAOT link of membrane-cni).
-DEBS := clang llvm zlib1g-dev libbpf-dev libbpf1 bpftool iproute2 iputils-ping util-linux tshark python3-scapy iperf3 procps podman runc busybox-static containernetworking-plugins sockperf
+DEBS := clang llvm zlib1g-dev libbpf-dev libbpf1 bpftool iproute2 iputils-ping util-linux tshark python3-scapy iperf3 procps podman runc busybox-static containernetworking-plugins sockperf iptables
 
 .PHONY: all deps build test bench demo demo-clean clean
 

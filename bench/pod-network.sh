@@ -13,55 +13,16 @@ cd "$(dirname "$0")/.."
 root=$PWD
 secs=${SECONDS_PER_RUN:-5}
 runs=${RUNS:-3}
-bridge_dir=/usr/lib/cni
+source bench/lib/lab.sh
 for f in bin/membrane bin/membrane-cni; do [[ -x $f ]] || { echo "failed to find $f: run make build" >&2; exit 1; }; done
 for f in $bridge_dir/bridge $bridge_dir/host-local "$(command -v iperf3 || true)" "$(command -v sockperf || true)"; do
     [[ -n $f && -x $f ]] || { echo "failed to find bridge, host-local, iperf3 or sockperf: make deps installs them" >&2; exit 1; }
 done
 
-p=mbpn$(printf '%04x' $((RANDOM % 65536)))
-tmp=/tmp/$p
-socket=$tmp/membrane.sock
-bpf_root=/sys/fs/bpf/$p
-agent_pid=
-servers=() # pids of iperf3/sockperf servers still running
-
-cleanup() {
-    set +e
-    for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
-    if [[ -n $agent_pid ]] && kill -0 "$agent_pid" 2>/dev/null; then
-        kill -TERM "$agent_pid"
-        for _ in $(seq 50); do kill -0 "$agent_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$agent_pid" 2>/dev/null
-        wait "$agent_pid" 2>/dev/null
-    fi
-    for ns in $(ip netns list | awk '{print $1}' | grep "^$p-"); do ip netns del "$ns"; done
-    rm -rf "$bpf_root" "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-mkdir -p "$tmp"
-
-# cni PLUGIN NODE CONF COMMAND POD: one CNI call from inside NODE; prints the pod's IPv4 on ADD.
-cni() {
-    local plugin=$1 node=$2 conf=$3 cmd=$4 pod=$5 exe path out
-    if [[ $plugin == membrane ]]; then exe=$root/bin/membrane-cni; path=$root/bin; else exe=$bridge_dir/bridge; path=$bridge_dir; fi
-    if ! out=$(echo "$conf" | CNI_COMMAND=$cmd CNI_CONTAINERID=$pod CNI_NETNS=/run/netns/$pod CNI_IFNAME=eth0 CNI_PATH=$path \
-        CNI_ARGS="IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=$pod" timeout 30 nsenter --net="/run/netns/$node" "$exe"); then
-        echo "failed to $cmd pod $pod with $plugin: $out" >&2
-        exit 1
-    fi
-    if [[ $cmd == ADD ]]; then echo "$out" | tr -d ' \n' | grep -o '"address":"[0-9.]*/' | head -1 | cut -d'"' -f4 | cut -d/ -f1; fi
-}
+lab_init mbpn
 
 # --- Membrane node + 2 pods ---
-ip netns add "$p-m"
-ip -n "$p-m" link set lo up
-nsenter --net="/run/netns/$p-m" "$root/bin/membrane" agent --state-dir "$tmp/agent" --socket "$socket" \
-    --pod-cidr 198.18.0.0/24 --node-name "$p" --bpf-root "$bpf_root" 2>"$tmp/agent.log" &
-agent_pid=$!
-for _ in $(seq 100); do bin/membrane --socket "$socket" status >/dev/null 2>&1 && break; sleep 0.1; done
-bin/membrane --socket "$socket" status >/dev/null || { echo "failed to start the agent:" >&2; cat "$tmp/agent.log" >&2; exit 1; }
+start_agent "$p-m" "$socket" "$bpf_root" 198.18.0.0/24
 mconf=$(printf '{"cniVersion":"1.1.0","name":"%s-membrane","type":"membrane","socket":"%s","mtu":1500}' "$p" "$socket")
 for pod in ma mb; do ip netns add "$p-$pod"; done
 cni membrane "$p-m" "$mconf" ADD "$p-ma" >/dev/null
@@ -83,20 +44,6 @@ ip -n "$p-lo" link set lo up
 ip netns exec "$p-ma" ping -c 1 -W 2 "$mb_ip" >/dev/null || { echo "failed to reach $mb_ip from a Membrane pod" >&2; exit 1; }
 ip netns exec "$p-ba" ping -c 1 -W 2 "$bb_ip" >/dev/null || { echo "failed to reach $bb_ip from a bridge pod" >&2; exit 1; }
 
-# start_server NS CMD...: a server in NS, its pid remembered for cleanup; waits until it listens.
-start_server() {
-    local ns=$1; shift
-    ip netns exec "$ns" "$@" >"$tmp/server.log" 2>&1 &
-    servers+=($!)
-    sleep 0.5
-}
-stop_server() {
-    local pid=${servers[-1]}
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    unset 'servers[-1]'
-}
-
 # throughput CLIENT_NS SERVER_NS IP: median Gbit/s of $runs iperf3 runs of $secs s, one stream.
 throughput() {
     local cns=$1 sns=$2 ip=$3 i out
@@ -109,18 +56,6 @@ throughput() {
     done
     stop_server
     printf '%s\n' "${results[@]}" | sort -g | awk '{v[NR]=$1} END {printf "%.2f", v[int((NR+1)/2)]/1e9}'
-}
-
-# latency CLIENT_NS SERVER_NS IP PROTO: sockperf ping-pong for $secs s, both ends on CPU 0;
-# prints "p50 p99" in µs (sockperf reports half the round trip).
-latency() {
-    local cns=$1 sns=$2 ip=$3 proto=$4 out flag=()
-    [[ $proto == tcp ]] && flag=(--tcp)
-    start_server "$sns" taskset -c 0 sockperf server "${flag[@]}" -i "$ip" -p 11111
-    out=$(timeout $((secs + 20)) ip netns exec "$cns" taskset -c 0 sockperf ping-pong "${flag[@]}" -i "$ip" -p 11111 -t "$secs" 2>&1) ||
-        { echo "failed to run sockperf to $ip: $out" >&2; exit 1; }
-    stop_server
-    echo "$(echo "$out" | awk '/percentile 50.000/ {print $NF}') $(echo "$out" | awk '/percentile 99.000/ {print $NF}')"
 }
 
 echo "pod-network: iperf3 ${runs}x${secs}s and sockperf ${secs}s per setup ($(nproc) CPUs)" >&2

@@ -4,7 +4,8 @@
 #   bench/run.sh packets    the packet library against PacketDotNet (BenchmarkDotNet)
 #   bench/run.sh cni        CNI plugin start-up (NativeAOT vs JIT)
 #   bench/run.sh datapath   BPF_PROG_TEST_RUN, map operations, ring buffer (needs root)
-#   bench/run.sh policy     policy import of 1, 100, 1,000 rules to enforcement, real agent and pods (needs root)
+#   bench/run.sh policy     policy import of 1, 100, 1,000 rules to enforcement, and pod-to-pod latency with
+#                           10,000 rules against bridge + 10,000 iptables rules; real agent and pods (needs root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -44,8 +45,9 @@ datapath() {
 }
 
 policy() {
-    # Writes bench/results/policy-import.md itself (the table and the notes under it).
+    # Write bench/results/policy-import.md and policy-latency.md themselves.
     bash bench/policy-import.sh
+    bash bench/policy-latency.sh
 }
 
 case $what in

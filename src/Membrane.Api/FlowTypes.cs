@@ -39,7 +39,7 @@ public sealed class Flow
     /// <summary>When the agent read the record.</summary>
     [JsonPropertyName("time")] public DateTimeOffset Time { get; set; }
 
-    /// <summary>The record id of the datapath (CPU in the top byte, a per-CPU sequence below).</summary>
+    /// <summary>The flow's unique id: the same flow read twice has the same one (it names the agent run and the flow's place in its buffer).</summary>
     [JsonPropertyName("uuid")] public string? Uuid { get; set; }
 
     /// <summary>FORWARDED or DROPPED.</summary>
@@ -81,7 +81,7 @@ public sealed class Flow
     /// <summary>For a trace record, where the packet was seen: TO_ENDPOINT, TO_STACK, …</summary>
     [JsonPropertyName("trace_observation_point")] public string? TraceObservationPoint { get; set; }
 
-    /// <summary>For a policy verdict, which kind of entry decided: L3_ONLY, L3_L4, L4_ONLY, ALL, NONE.</summary>
+    /// <summary>For a policy verdict, which kind of entry decided: identity (an entry for the peer's identity), any-identity (an entry for every peer), default-deny (no entry: the enforced direction's default).</summary>
     [JsonPropertyName("policy_match_type")] public string? PolicyMatchType { get; set; }
 
     /// <summary>True when the packet is a reply of a tracked connection; null when the record does not say.</summary>

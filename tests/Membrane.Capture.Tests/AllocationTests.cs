@@ -27,18 +27,25 @@ public class AllocationTests
                 writer.WritePacket(SampleFrames.BaseTimestamp + i, SampleFrames.EthernetUdp(60 + i % 1400, i));
             }
         }
-        stream.Position = 0;
-        using var reader = CaptureReader.Open(stream);
-        Assert.Equal(CaptureReadStatus.Packet, reader.ReadNext(out _)); // warm up: JIT and first buffer fill
-        long bytes = 0;
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        while (reader.ReadNext(out var packet) == CaptureReadStatus.Packet)
+        // Three passes over the file, the least allocation counts: the first pass may meet a
+        // path (a buffer refill, a tier-1 recompilation or on-stack replacement of this loop)
+        // for the first time, which allocates once in the runtime, not in the reader.
+        var file = stream.ToArray();
+        var allocated = long.MaxValue;
+        for (var pass = 0; pass < 3; pass++)
         {
-            bytes += packet.Span.Length;
+            using var reader = CaptureReader.Open(new MemoryStream(file)); // the reader owns (and closes) its stream
+            Assert.Equal(CaptureReadStatus.Packet, reader.ReadNext(out _)); // warm up: JIT and first buffer fill
+            long bytes = 0;
+            var before = GC.GetAllocatedBytesForCurrentThread();
+            while (reader.ReadNext(out var packet) == CaptureReadStatus.Packet)
+            {
+                bytes += packet.Span.Length;
+            }
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+            Assert.Equal(4999, reader.PacketCount - 1);
+            Assert.True(bytes > 0);
         }
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.Equal(4999, reader.PacketCount - 1);
-        Assert.True(bytes > 0);
         Assert.Equal(0, allocated);
     }
 }

@@ -22,6 +22,10 @@ public sealed class FlowConverter(string nodeName, Func<uint, IReadOnlyList<stri
 {
     private static readonly DissectorOptions s_dissect = new() { AllowTruncated = true, FollowIcmpErrors = false };
 
+    // The upper half of every flow's uuid: this agent run (its start), the lower half the
+    // flow's sequence in the buffer. Unique per node, stable across queries.
+    private readonly long _run = DateTime.UtcNow.Ticks;
+
     /// <summary>The flow of a record entry; null for a lost-records notice or an undecodable record.</summary>
     public Flow? ToFlow(in FlowEntry entry, bool includePacket)
     {
@@ -34,6 +38,7 @@ public sealed class FlowConverter(string nodeName, Func<uint, IReadOnlyList<stri
         var flow = new Flow
         {
             Time = entry.Time,
+            Uuid = Uuid(entry.Sequence),
             NodeName = nodeName,
             PacketLength = c.PacketLength,
             Interface = new FlowInterface { Index = c.Ifindex, Name = entry.Local?.HostIfIndex == c.Ifindex ? entry.Local.HostInterface : null },
@@ -115,6 +120,14 @@ public sealed class FlowConverter(string nodeName, Func<uint, IReadOnlyList<stri
         flow.Destination = Endpoint(destination, destinationIdentity);
         flow.Summary = Summary(flow);
         return flow;
+    }
+
+    private string Uuid(long sequence)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        BinaryPrimitives.WriteInt64BigEndian(bytes, _run);
+        BinaryPrimitives.WriteInt64BigEndian(bytes[8..], sequence);
+        return new Guid(bytes, bigEndian: true).ToString();
     }
 
     /// <summary>The raw record as `membrane monitor` shows it; null for a lost-records notice.</summary>

@@ -122,24 +122,21 @@ public sealed class FlowObserver : IDisposable
     /// <summary>Writes notices for records lost since the last check; returns true when there were any.</summary>
     public bool ReportLost()
     {
-        var found = false;
-        var kernel = _source.LostInKernel;
-        if (kernel > _reportedKernelLost)
+        var kernel = Report(_source.LostInKernel, ref _reportedKernelLost, LostInKernelSource, "the kernel's ring buffer was full");
+        var reader = Report(_source.LostInReader, ref _reportedReaderLost, LostInAgentSource, "the agent fell behind reading them");
+        return kernel || reader;
+    }
+
+    private bool Report(ulong lost, ref ulong reported, string source, string why)
+    {
+        if (lost <= reported)
         {
-            Ring.AppendLost(_time.GetUtcNow(), kernel - _reportedKernelLost, LostInKernelSource);
-            _logger.LogWarning("lost {Count} datapath records: the kernel's ring buffer was full", kernel - _reportedKernelLost);
-            _reportedKernelLost = kernel;
-            found = true;
+            return false;
         }
-        var reader = _source.LostInReader;
-        if (reader > _reportedReaderLost)
-        {
-            Ring.AppendLost(_time.GetUtcNow(), reader - _reportedReaderLost, LostInAgentSource);
-            _logger.LogWarning("lost {Count} datapath records: the agent fell behind reading them", reader - _reportedReaderLost);
-            _reportedReaderLost = reader;
-            found = true;
-        }
-        return found;
+        Ring.AppendLost(_time.GetUtcNow(), lost - reported, source);
+        _logger.LogWarning("lost {Count} datapath records: {Why}", lost - reported, why);
+        reported = lost;
+        return true;
     }
 
     private async Task ReportLostLoopAsync(CancellationToken ct)
