@@ -4,9 +4,10 @@ using YamlDotNet.Core.Events;
 namespace Membrane.Policy.Parsing;
 
 /// <summary>
-/// Passes YAML events through and stops the stream when a document, with its aliases expanded,
-/// would exceed a node budget ("billion laughs": ten nested lists of ten aliases each are
-/// 10^10 nodes in a few hundred bytes). It has to sit under the loader: YamlDotNet's
+/// Passes YAML events through and stops the stream when the aliases of a document would add
+/// more nodes than a budget ("billion laughs": ten nested lists of ten aliases each are 10^10
+/// nodes in a few hundred bytes). Nodes written out in the text do not count: their number is
+/// bounded by the text's size, and a large policy without aliases is no attack. It has to sit under the loader: YamlDotNet's
 /// representation model shares aliased nodes but hashes mapping keys deeply while loading,
 /// and the policy parser walks every reference, so without a budget either is exponential.
 /// go-yaml, which Kubernetes uses, refuses such documents for the same reason.
@@ -19,7 +20,7 @@ internal sealed class AliasBudgetParser(IParser inner, long budget) : IParser
 
     private readonly Dictionary<string, long> _anchors = new(StringComparer.Ordinal);
     private readonly Stack<(AnchorName Anchor, long Size, long StartIndex)> _open = new();
-    private long _expanded;
+    private long _aliased; // nodes that aliases add: what the budget limits
 
     /// <summary>
     /// Where each mapping or sequence ends, by the character index where it starts. The
@@ -44,7 +45,7 @@ internal sealed class AliasBudgetParser(IParser inner, long budget) : IParser
         {
             case DocumentStart:
                 Document++;
-                _expanded = 0;
+                _aliased = 0;
                 _anchors.Clear(); // anchors are local to a document (YAML 1.2 §3.2.2.2)
                 break;
             case Scalar scalar:
@@ -52,15 +53,16 @@ internal sealed class AliasBudgetParser(IParser inner, long budget) : IParser
                 {
                     _anchors[scalar.Anchor.Value] = 1;
                 }
-                Count(1);
+                AddToParent(1);
                 break;
             case AnchorAlias alias:
                 // Unknown anchors are the loader's error to report; count them as one node.
-                Count(_anchors.GetValueOrDefault(alias.Value.Value, 1));
+                var aliased = _anchors.GetValueOrDefault(alias.Value.Value, 1);
+                _aliased += aliased;
+                AddToParent(aliased);
                 break;
             case SequenceStart or MappingStart:
                 _open.Push((((NodeEvent)current).Anchor, 1, current.Start.Index));
-                _expanded++;
                 break;
             case SequenceEnd or MappingEnd when _open.Count > 0:
                 var (anchor, size, startIndex) = _open.Pop();
@@ -72,17 +74,11 @@ internal sealed class AliasBudgetParser(IParser inner, long budget) : IParser
                 AddToParent(size);
                 break;
         }
-        if (_expanded > budget)
+        if (_aliased > budget)
         {
             throw new BudgetExceededException(current.Start, current.End);
         }
         return true;
-    }
-
-    private void Count(long nodes)
-    {
-        _expanded += nodes;
-        AddToParent(nodes);
     }
 
     // Each open collection keeps its expanded size, so an anchor on it knows what an alias adds.

@@ -89,7 +89,7 @@ public sealed partial class PolicyDocumentParser
         catch (AliasBudgetParser.BudgetExceededException e)
         {
             errors.Add(new PolicyParseError(source.Name, parser.Document, (int)e.Start.Line, (int)e.Start.Column, "",
-                $"the document expands to more than {MaxExpandedNodes} nodes through YAML aliases"));
+                $"the document's aliases expand to more than {MaxExpandedNodes} nodes"));
             return;
         }
         catch (YamlException e)
@@ -116,7 +116,7 @@ public sealed partial class PolicyDocumentParser
     }
 
     /// <summary>
-    /// How many nodes a document may have once aliases are expanded (<see cref="AliasBudgetParser"/>). The representation model
+    /// How many nodes the aliases of a document may add once expanded (<see cref="AliasBudgetParser"/>). The representation model
     /// shares an aliased node instead of copying it, but the parser walks every reference, so a
     /// few nested aliases ("billion laughs") would otherwise cost exponential time; go-yaml,
     /// which Kubernetes uses, refuses such documents for the same reason.
