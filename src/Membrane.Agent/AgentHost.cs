@@ -31,6 +31,10 @@ public sealed class AgentHost : IAsyncDisposable
 {
     private const string LockFileName = "agent.lock";
 
+    // Records that may wait between the ring-buffer reader's thread and the observer: a burst's
+    // worth (the kernel's 1 MiB ring holds ~7,700), so that the reader rarely has to drop one.
+    private const int EventReaderSlots = 16_384;
+
     private readonly AgentOptions _options;
     private readonly IEndpointDatapath _datapath;
     private readonly ILoggerFactory _loggerFactory;
@@ -174,7 +178,7 @@ public sealed class AgentHost : IAsyncDisposable
             if (_flowDatapath is not null)
             {
                 var endpoints = Endpoints;
-                Flows = new FlowObserver(_flowDatapath.OpenEvents(Math.Min(_options.FlowBufferSize, 65536)), _options.FlowBufferSize,
+                Flows = new FlowObserver(_flowDatapath.OpenEvents(EventReaderSlots), _options.FlowBufferSize,
                     endpoints.List, _time, _loggerFactory.CreateLogger<FlowObserver>());
             }
 

@@ -85,6 +85,7 @@ public sealed partial class Datapath
     public BpfRingBufferReader OpenEvents(int slots = 4096)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return new BpfRingBufferReader(BpfMap.OpenPinned(Path.Combine(PinDirectory, "events")), slots);
+        // Slots of 256 bytes: the largest record (trace and policy verdict) is 128.
+        return new BpfRingBufferReader(BpfMap.OpenPinned(Path.Combine(PinDirectory, "events")), slots, slotSize: 256);
     }
 }
