@@ -19,15 +19,8 @@ public sealed class ConntrackApiTests : IAsyncLifetime
 
     private string Socket => _dir.File("agent.sock");
 
-    private AgentOptions Options(TimeSpan? gcInterval = null) => new()
-    {
-        StateDir = _dir.File("state"),
-        SocketPath = Socket,
-        PodCidrs = AgentOptions.ParsePodCidrs("198.18.0.0/29"),
-        NodeName = "node-a",
-        HandleSignals = false,
-        Conntrack = new ConntrackSettings { GcInterval = gcInterval },
-    };
+    private AgentOptions Options(TimeSpan? gcInterval = null) =>
+        _dir.AgentOptions("node-a") with { Conntrack = new ConntrackSettings { GcInterval = gcInterval } };
 
     public async Task InitializeAsync()
     {

@@ -246,15 +246,7 @@ public sealed class FlowApiTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _host = new AgentHost(new AgentOptions
-        {
-            StateDir = _dir.File("state"),
-            SocketPath = Socket,
-            PodCidrs = AgentOptions.ParsePodCidrs("198.18.0.0/29"),
-            NodeName = "node-a",
-            HandleSignals = false,
-            FlowBufferSize = 16,
-        }, new RecordingDatapath(), flows: _events);
+        _host = new AgentHost(_dir.AgentOptions("node-a") with { FlowBufferSize = 16 }, new RecordingDatapath(), flows: _events);
         await _host.StartAsync(default);
         _client = new MembraneClient(Socket, TimeSpan.FromSeconds(30));
     }
@@ -363,13 +355,7 @@ public sealed class FlowApiWithoutRecordsTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _host = new AgentHost(new AgentOptions
-        {
-            StateDir = _dir.File("state"),
-            SocketPath = _dir.File("agent.sock"),
-            PodCidrs = AgentOptions.ParsePodCidrs("198.18.0.0/29"),
-            HandleSignals = false,
-        }, new RecordingDatapath());
+        _host = new AgentHost(_dir.AgentOptions("node-b"), new RecordingDatapath());
         await _host.StartAsync(default);
     }
 

@@ -26,14 +26,7 @@ public sealed class IdentityApiTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _host = new AgentHost(new AgentOptions
-        {
-            StateDir = _dir.File("state"),
-            SocketPath = Socket,
-            PodCidrs = AgentOptions.ParsePodCidrs("198.18.0.0/29"),
-            NodeName = "node-id",
-            HandleSignals = false,
-        }, _datapath, _loggerFactory);
+        _host = new AgentHost(_dir.AgentOptions("node-id"), _datapath, _loggerFactory);
         await _host.StartAsync(default);
         _client = new MembraneClient(Socket, TimeSpan.FromSeconds(30));
     }

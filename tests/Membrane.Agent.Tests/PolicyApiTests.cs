@@ -19,14 +19,7 @@ public sealed class PolicyApiTests : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        _host = new AgentHost(new AgentOptions
-        {
-            StateDir = _dir.File("state"),
-            SocketPath = Socket,
-            PodCidrs = AgentOptions.ParsePodCidrs("198.18.0.0/28"),
-            NodeName = "node-pol",
-            HandleSignals = false,
-        }, _datapath, policy: _kernel);
+        _host = new AgentHost(_dir.AgentOptions("node-pol", "198.18.0.0/28"), _datapath, policy: _kernel);
         await _host.StartAsync(default);
         _client = new MembraneClient(Socket, TimeSpan.FromSeconds(30));
     }
