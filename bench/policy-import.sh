@@ -240,7 +240,7 @@ table=$(
 )
 notes=$(
     printf '\n%d pods, %d repetitions a row; kernel entries: the policy rules'"'"' entries in the kernel maps summed over the pods (`bpf policy get`), without the allow-all of unenforced directions.\n' "$npods" "$reps"
-    printf 'First import after the agent started (%s rules, cold JIT, not counted): %s ms. CLI start-up alone (`membrane status`): see below.\n' "$largest" "$(quantile "$tmp/cold" 0.5)"
+    printf 'First import after the agent started (%s rules, cold: not counted): %s ms. CLI start-up alone (`membrane status`): see below.\n' "$largest" "$(quantile "$tmp/cold" 0.5)"
     for r in $sizes; do printf -- '- %s rules: %s\n' "$r" "${checks[$r]}"; done
 )
 # Where the time goes, for the largest file: the CLI's start-up (`membrane status`: a request

@@ -116,7 +116,8 @@ internal sealed class AgentMetrics : IAsyncDisposable
             k.Listen(endpoint, l => l.Protocols = HttpProtocols.Http1);
         });
         builder.Services.AddRoutingCore();
-        builder.Services.AddSingleton(loggers);
+        builder.Services.AddLogging();
+        builder.Services.AddSingleton<ILoggerFactory>(new FrameworkLogFilter(loggers)); // no framework line per scrape
         builder.Services.AddSingleton<IHostLifetime, NoLifetime>();
         var app = builder.Build();
         app.MapGet("/metrics", async ctx =>
