@@ -29,6 +29,13 @@ public static class DatapathBenchmarks
             Print(FlowBenchmarks.Run().ToList());
             return 0;
         }
+        if (args is ["policy", ..])
+        {
+            // `datapath policy`: only the new-connection policy figures (issue 6).
+            using var noopOnly = BpfObject.Load(Path.Combine(dir, "noop.o"));
+            Print(PolicyNewFlow(noopOnly.FindProgram("tc_noop")).ToList());
+            return 0;
+        }
 
         using (var noop = BpfObject.Load(Path.Combine(dir, "noop.o")))
         using (var parse = BpfObject.Load(Path.Combine(dir, "parse_lookup.o")))

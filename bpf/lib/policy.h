@@ -66,6 +66,23 @@ struct policy_entry {
 	__u32 rule; /* the agent's number for the rule that made the entry (in verdict records) */
 };
 
+/* Almost every rule names one port, every port of a protocol, or every protocol: those
+ * entries live in the policy_exact hash under their policy_key (prefixlen FULL, ANY_PORT or
+ * ANY_PROTO, the fields past the prefix zero), one probe each whatever their number. Only a
+ * port range that is none of those is cut into prefixes for the policy_allow/policy_deny
+ * tries, whose lookups walk deeper as they fill. An exact key holds both verdicts. */
+enum policy_exact_flags {
+	POLICY_EXACT_ALLOW = 1,
+	POLICY_EXACT_DENY = 2,
+};
+BTF_ANCHOR_ENUM(policy_exact_flags);
+
+struct policy_exact {
+	__u32 allow_rule;
+	__u32 deny_rule;
+	__u32 flags;      /* enum policy_exact_flags */
+};
+
 struct ipcache_key {
 	__u32 prefixlen; /* 32 (family and padding) + the address prefix */
 	__u8 family;     /* 4 or 6 */
@@ -95,6 +112,29 @@ struct {
 	__type(key, struct policy_key);
 	__type(value, struct policy_entry);
 } policy_deny SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, POLICY_MAX_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct policy_key);
+	__type(value, struct policy_exact);
+} policy_exact SEC(".maps");
+
+/* Written by the agent before the entries it speaks of and cleared after they are gone, so
+ * that it never says "none" while some exist: with no deny entry on the node the first allow
+ * found ends a lookup, and with no range entry the tries are not asked. */
+struct policy_config {
+	__u32 denies; /* nonzero: some endpoint has deny entries */
+	__u32 ranges; /* nonzero: some endpoint has port-range entries in the tries */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct policy_config);
+} policy_config SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -163,49 +203,119 @@ struct policy_verdict {
 	__u32 rule;
 };
 
-/* One lookup for peer identity: true, with *v filled in, when map has a matching entry. */
-static __always_inline bool policy_match(void *map, struct policy_key *key, __u32 identity, __u8 match,
-					 __u8 reason, struct policy_verdict *v)
+/* What the entries for one peer identity say about a packet, the most specific first. */
+struct policy_hits {
+	__u32 deny_rule;
+	__u32 allow_rule;
+	bool deny;
+	bool allow;
+};
+
+static __always_inline void policy_exact_probe(struct policy_key *key, __u32 prefixlen, __u8 proto, __be16 dport,
+					       struct policy_hits *h)
+{
+	struct policy_exact *e;
+
+	key->prefixlen = prefixlen;
+	key->protocol = proto;
+	key->dport = dport;
+	e = bpf_map_lookup_elem(&policy_exact, key);
+	if (!e)
+		return;
+	if ((e->flags & POLICY_EXACT_DENY) && !h->deny) {
+		h->deny = true;
+		h->deny_rule = e->deny_rule;
+	}
+	if ((e->flags & POLICY_EXACT_ALLOW) && !h->allow) {
+		h->allow = true;
+		h->allow_rule = e->allow_rule;
+	}
+}
+
+static __always_inline void policy_range_probe(void *trie, const struct policy_key *key, bool *hit, __u32 *rule)
 {
 	struct policy_entry *e;
 
-	key->identity = identity;
-	e = bpf_map_lookup_elem(map, key);
-	if (!e)
-		return false;
-	v->reason = reason;
-	v->match = match;
-	v->rule = e->rule;
-	return true;
+	if (*hit)
+		return;
+	e = bpf_map_lookup_elem(trie, key);
+	if (e) {
+		*hit = true;
+		*rule = e->rule;
+	}
 }
 
-/* Judges one direction of an endpoint for a connection's first packet: any matching deny
- * entry (for the peer, then for any peer) denies, else any matching allow entry allows, else
- * the enforced direction's default denies. */
+/* The entries for one peer identity, from the most specific on: the exact port, a port range
+ * (the tries hold only ranges, all of them narrower than a whole protocol), every port of the
+ * protocol, every protocol. Without deny entries on the node the first allow ends it. */
+static __always_inline void policy_collect(const struct endpoint_info *ep, __u8 dir, __u32 identity, __u8 proto,
+					   __be16 dport, const struct policy_config *cfg, struct policy_hits *h)
+{
+	struct policy_key key = { .endpoint = ep->ifindex, .identity = identity, .direction = dir };
+
+	policy_exact_probe(&key, POLICY_PREFIX_FULL, proto, dport, h);
+	if (!cfg->denies && h->allow)
+		return;
+	if (cfg->ranges) {
+		key.prefixlen = POLICY_PREFIX_FULL;
+		if (cfg->denies)
+			policy_range_probe(&policy_deny, &key, &h->deny, &h->deny_rule);
+		policy_range_probe(&policy_allow, &key, &h->allow, &h->allow_rule);
+		if (!cfg->denies && h->allow)
+			return;
+	}
+	policy_exact_probe(&key, POLICY_PREFIX_ANY_PORT, proto, 0, h);
+	if (!cfg->denies && h->allow)
+		return;
+	policy_exact_probe(&key, POLICY_PREFIX_ANY_PROTO, 0, 0, h);
+}
+
+/* Judges one direction of an endpoint for a connection's first packet: a deny entry (for the
+ * peer, then for any peer) denies, else an allow entry (likewise) allows, else the enforced
+ * direction's default denies. */
 static __always_inline void policy_judge(const struct endpoint_info *ep, __u8 dir, __u32 peer, __u8 proto,
 					 __be16 dport, struct policy_verdict *v)
 {
 	__u32 flag = dir == POLICY_INGRESS ? ENDPOINT_F_INGRESS_POLICY : ENDPOINT_F_EGRESS_POLICY;
-	struct policy_key key = {
-		.prefixlen = POLICY_PREFIX_FULL,
-		.endpoint = ep->ifindex,
-		.direction = dir,
-		.protocol = proto,
-		.dport = dport,
-	};
+	struct policy_hits mine = {}, any = {};
+	struct policy_config all = { .denies = 1, .ranges = 1 }, *cfg;
+	__u32 zero = 0;
 
 	v->reason = 0;
 	v->match = POLICY_MATCH_NONE;
 	v->rule = 0;
 	if (!(ep->flags & flag))
 		return;
-	if (policy_match(&policy_deny, &key, peer, POLICY_MATCH_PEER, DROP_POLICY_DENY, v) ||
-	    policy_match(&policy_deny, &key, IDENTITY_UNKNOWN, POLICY_MATCH_ANY_PEER, DROP_POLICY_DENY, v) ||
-	    policy_match(&policy_allow, &key, peer, POLICY_MATCH_PEER, 0, v) ||
-	    policy_match(&policy_allow, &key, IDENTITY_UNKNOWN, POLICY_MATCH_ANY_PEER, 0, v))
+	cfg = bpf_map_lookup_elem(&policy_config, &zero);
+	if (!cfg)
+		cfg = &all;
+	policy_collect(ep, dir, peer, proto, dport, cfg, &mine);
+	if (mine.deny) {
+		v->reason = DROP_POLICY_DENY;
+		v->match = POLICY_MATCH_PEER;
+		v->rule = mine.deny_rule;
 		return;
-	v->reason = DROP_POLICY_DENIED;
-	v->match = POLICY_MATCH_DEFAULT;
+	}
+	if (!cfg->denies && mine.allow) {
+		v->match = POLICY_MATCH_PEER;
+		v->rule = mine.allow_rule;
+		return;
+	}
+	policy_collect(ep, dir, IDENTITY_UNKNOWN, proto, dport, cfg, &any);
+	if (any.deny) {
+		v->reason = DROP_POLICY_DENY;
+		v->match = POLICY_MATCH_ANY_PEER;
+		v->rule = any.deny_rule;
+	} else if (mine.allow) {
+		v->match = POLICY_MATCH_PEER;
+		v->rule = mine.allow_rule;
+	} else if (any.allow) {
+		v->match = POLICY_MATCH_ANY_PEER;
+		v->rule = any.allow_rule;
+	} else {
+		v->reason = DROP_POLICY_DENIED;
+		v->match = POLICY_MATCH_DEFAULT;
+	}
 }
 
 /* Judges one direction of endpoint ep for a connection's first packet and writes a verdict

@@ -69,10 +69,12 @@ public readonly record struct PolicyUpdateResult(int Added, int Removed, int Unc
 public sealed partial class Datapath
 {
     /// <summary>
-    /// Makes the policy tries hold exactly <paramref name="entries"/> for endpoint
+    /// Makes the policy maps hold exactly <paramref name="entries"/> for endpoint
     /// <paramref name="endpoint"/>: keys that are missing are written, keys the endpoint has
     /// and the entries lack are deleted, the rest is left alone, so that a change touches only
-    /// what it changes (packets of the endpoint never see an empty policy in between). The
+    /// what it changes (packets of the endpoint never see an empty policy in between). Keys for
+    /// one port, a whole protocol or every protocol go to the policy_exact hash (both verdicts
+    /// of a key in one value), port ranges to the allow and deny tries (bpf/lib/policy.h). The
     /// endpoint's enforcement flags are set with <see cref="UpsertEndpoint"/>.
     /// </summary>
     public PolicyUpdateResult ReplacePolicy(int endpoint, IEnumerable<PolicyMapEntry> entries)
@@ -99,12 +101,14 @@ public sealed partial class Datapath
             var (haveAllow, haveDeny) = index.TryGetValue((uint)endpoint, out var had) ? had : ([], []);
             try
             {
-                // Denies go in first and come out last, so that no moment has an allow without
-                // the deny that limits it (also when a write fails half-way: the retry finds
-                // the denies).
-                var (addedDeny, sameDeny) = Add(PolicyDeny, haveDeny, wantDeny);
-                var (addedAllow, sameAllow) = Add(PolicyAllow, haveAllow, wantAllow);
-                var removed = Remove(PolicyAllow, haveAllow, wantAllow) + Remove(PolicyDeny, haveDeny, wantDeny);
+                // The node-wide "some exist" flags go up before the entries and down after them:
+                // the datapath skips denies and ranges while a flag is down.
+                var denies = _denyKeys - haveDeny.Count + wantDeny.Count;
+                var ranges = _rangeKeys - Ranges(haveAllow) - Ranges(haveDeny) + Ranges(wantAllow) + Ranges(wantDeny);
+                WritePolicyConfig(denies > 0 || _denyKeys > 0, ranges > 0 || _rangeKeys > 0);
+                var result = WritePolicy(haveAllow, haveDeny, wantAllow, wantDeny);
+                (_denyKeys, _rangeKeys) = (denies, ranges);
+                WritePolicyConfig(denies > 0, ranges > 0);
                 if (wantAllow.Count + wantDeny.Count == 0)
                 {
                     index.Remove((uint)endpoint);
@@ -113,7 +117,7 @@ public sealed partial class Datapath
                 {
                     index[(uint)endpoint] = (wantAllow, wantDeny);
                 }
-                return new PolicyUpdateResult(addedAllow + addedDeny, removed, sameAllow + sameDeny);
+                return result;
             }
             catch
             {
@@ -123,14 +127,133 @@ public sealed partial class Datapath
         }
     }
 
+    private int _denyKeys, _rangeKeys; // node-wide, as the index has them
+    private PolicyConfig? _configWritten;
+
+    private static int Ranges(Dictionary<PolicyKey, PolicyEntry> keys) => keys.Keys.Count(k => !IsExact(k));
+
+    private void WritePolicyConfig(bool denies, bool ranges)
+    {
+        var config = new PolicyConfig { Denies = denies ? 1u : 0u, Ranges = ranges ? 1u : 0u };
+        if (_configWritten is { } written && written.Equals(config))
+        {
+            return;
+        }
+        PolicyConfig.Update(0, config);
+        _configWritten = config;
+    }
+
+    /// <summary>True for a key the policy_exact hash holds: one port, every port of a protocol, every protocol.</summary>
+    private static bool IsExact(in PolicyKey key) =>
+        key.PrefixLength is (uint)PolicyPrefix.Full or (uint)PolicyPrefix.AnyPort or (uint)PolicyPrefix.AnyProtocol;
+
+    /// <summary>The policy_exact value of <paramref name="key"/> for these allow and deny entries.</summary>
+    private static PolicyExact ExactValue(Dictionary<PolicyKey, PolicyEntry> allow, Dictionary<PolicyKey, PolicyEntry> deny, PolicyKey key)
+    {
+        var value = new PolicyExact();
+        if (allow.TryGetValue(key, out var a))
+        {
+            value.Flags |= PolicyExactFlags.Allow;
+            value.AllowRule = a.Rule;
+        }
+        if (deny.TryGetValue(key, out var d))
+        {
+            value.Flags |= PolicyExactFlags.Deny;
+            value.DenyRule = d.Rule;
+        }
+        return value;
+    }
+
+    /// <summary>
+    /// Writes the difference between what an endpoint has and what it wants. Denies go in first
+    /// and come out last, so that no moment has an allow without the deny that limits it (also
+    /// when a write fails half-way: the retry finds the denies): range denies and exact keys
+    /// keeping or gaining a deny, then the allows; then allows out, then denies out.
+    /// </summary>
+    private PolicyUpdateResult WritePolicy(Dictionary<PolicyKey, PolicyEntry> haveAllow, Dictionary<PolicyKey, PolicyEntry> haveDeny,
+        Dictionary<PolicyKey, PolicyEntry> wantAllow, Dictionary<PolicyKey, PolicyEntry> wantDeny)
+    {
+        int added = 0, removed = 0, same = 0;
+        var denyIn = new List<(PolicyKey, PolicyExact)>();
+        var allowIn = new List<(PolicyKey, PolicyExact)>();
+        var allowOut = new List<PolicyKey>();
+        var denyOut = new List<(PolicyKey Key, PolicyExact Value)>(); // a value with no flags is a delete
+        foreach (var key in haveAllow.Keys.Concat(haveDeny.Keys).Concat(wantAllow.Keys).Concat(wantDeny.Keys).Where(k => IsExact(k)).Distinct())
+        {
+            var old = ExactValue(haveAllow, haveDeny, key);
+            var now = ExactValue(wantAllow, wantDeny, key);
+            foreach (var (flag, oldRule, nowRule) in new[] { (PolicyExactFlags.Allow, old.AllowRule, now.AllowRule), (PolicyExactFlags.Deny, old.DenyRule, now.DenyRule) })
+            {
+                bool had = old.Flags.HasFlag(flag), has = now.Flags.HasFlag(flag);
+                if (had && has && oldRule == nowRule)
+                {
+                    same++;
+                }
+                else if (has)
+                {
+                    added++;
+                }
+                else if (had)
+                {
+                    removed++;
+                }
+            }
+            if (old.Equals(now))
+            {
+                continue;
+            }
+            if (old.Flags.HasFlag(PolicyExactFlags.Deny) && !now.Flags.HasFlag(PolicyExactFlags.Deny))
+            {
+                denyOut.Add((key, now));
+            }
+            else if (now.Flags == PolicyExactFlags.None)
+            {
+                allowOut.Add(key);
+            }
+            else
+            {
+                (now.Flags.HasFlag(PolicyExactFlags.Deny) ? denyIn : allowIn).Add((key, now));
+            }
+        }
+
+        foreach (var (key, value) in denyIn)
+        {
+            PolicyExact.Update(key, value);
+        }
+        added += AddRanges(PolicyDeny, haveDeny, wantDeny, ref same);
+        foreach (var (key, value) in allowIn)
+        {
+            PolicyExact.Update(key, value);
+        }
+        added += AddRanges(PolicyAllow, haveAllow, wantAllow, ref same);
+        foreach (var key in allowOut)
+        {
+            PolicyExact.Delete(key);
+        }
+        removed += RemoveRanges(PolicyAllow, haveAllow, wantAllow);
+        foreach (var (key, value) in denyOut)
+        {
+            if (value.Flags == PolicyExactFlags.None)
+            {
+                PolicyExact.Delete(key);
+            }
+            else
+            {
+                PolicyExact.Update(key, value);
+            }
+        }
+        removed += RemoveRanges(PolicyDeny, haveDeny, wantDeny);
+        return new PolicyUpdateResult(added, removed, same);
+    }
+
     private readonly Lock _policyLock = new();
 
-    /// <summary>What the policy tries hold, by endpoint; read from the kernel once (also from an adopted datapath's pins), then kept up to date by <see cref="ReplacePolicy"/>.</summary>
+    /// <summary>What the policy maps hold, by endpoint; read from the kernel once (also from an adopted datapath's pins), then kept up to date by <see cref="ReplacePolicy"/>.</summary>
     private Dictionary<uint, (Dictionary<PolicyKey, PolicyEntry> Allow, Dictionary<PolicyKey, PolicyEntry> Deny)>? _policyIndex;
 
     /// <summary>
-    /// The index, read from the kernel when there is none: one walk of each trie instead of one
-    /// per endpoint change (an import touching E endpoints walked both tries E times). A lookup
+    /// The index, read from the kernel when there is none: one walk of each map instead of one
+    /// per endpoint change (an import touching E endpoints walked the maps E times). A lookup
     /// in an LPM trie is a longest-prefix match, so whether a wanted key is there cannot be
     /// asked with a lookup (an any-port entry would answer for a one-port key); the walk gives
     /// the exact keys, and a lookup of a key that exists returns that key's own value.
@@ -142,30 +265,30 @@ public sealed partial class Datapath
             return index;
         }
         index = [];
-        foreach (var (map, deny) in new[] { (PolicyAllow, false), (PolicyDeny, true) })
+        foreach (var (key, deny, rule) in ReadPolicy(null))
         {
-            foreach (var key in map.Keys.ToArray())
+            if (!index.TryGetValue(key.Endpoint, out var entries))
             {
-                if (!map.TryLookup(key, out var value))
-                {
-                    continue;
-                }
-                if (!index.TryGetValue(key.Endpoint, out var entries))
-                {
-                    entries = ([], []);
-                    index[key.Endpoint] = entries;
-                }
-                (deny ? entries.Deny : entries.Allow)[key] = value;
+                entries = ([], []);
+                index[key.Endpoint] = entries;
             }
+            (deny ? entries.Deny : entries.Allow)[key] = new PolicyEntry { Rule = rule };
         }
+        _denyKeys = index.Values.Sum(e => e.Deny.Count);
+        _rangeKeys = index.Values.Sum(e => Ranges(e.Allow) + Ranges(e.Deny));
+        _configWritten = null; // the kernel's may be anything: written again at the next change
         return _policyIndex = index;
     }
 
-    private static (int Added, int Same) Add(Linux.Bpf.BpfMap<PolicyKey, PolicyEntry> map, Dictionary<PolicyKey, PolicyEntry> have, Dictionary<PolicyKey, PolicyEntry> want)
+    private static int AddRanges(Linux.Bpf.BpfMap<PolicyKey, PolicyEntry> map, Dictionary<PolicyKey, PolicyEntry> have, Dictionary<PolicyKey, PolicyEntry> want, ref int same)
     {
-        int added = 0, same = 0;
+        var added = 0;
         foreach (var (key, value) in want)
         {
+            if (IsExact(key))
+            {
+                continue;
+            }
             if (have.TryGetValue(key, out var current) && current.Rule == value.Rule)
             {
                 same++;
@@ -174,24 +297,44 @@ public sealed partial class Datapath
             map.Update(key, value);
             added++;
         }
-        return (added, same);
+        return added;
     }
 
-    private static int Remove(Linux.Bpf.BpfMap<PolicyKey, PolicyEntry> map, Dictionary<PolicyKey, PolicyEntry> have, Dictionary<PolicyKey, PolicyEntry> want) =>
-        have.Keys.Where(k => !want.ContainsKey(k)).Count(k => map.Delete(k));
+    private static int RemoveRanges(Linux.Bpf.BpfMap<PolicyKey, PolicyEntry> map, Dictionary<PolicyKey, PolicyEntry> have, Dictionary<PolicyKey, PolicyEntry> want) =>
+        have.Keys.Where(k => !IsExact(k) && !want.ContainsKey(k)).Count(k => map.Delete(k));
 
     /// <summary>The policy keys of <paramref name="endpoint"/> (every endpoint when null), with deny flag and rule.</summary>
     public IReadOnlyList<(PolicyKey Key, bool Deny, uint Rule)> ListPolicy(int? endpoint = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        return ReadPolicy(endpoint is null ? null : (uint)endpoint);
+    }
+
+    // Both tries and the exact hash, an exact key once for each verdict it holds.
+    private List<(PolicyKey Key, bool Deny, uint Rule)> ReadPolicy(uint? endpoint)
+    {
         var list = new List<(PolicyKey, bool, uint)>();
         foreach (var (map, deny) in new[] { (PolicyAllow, false), (PolicyDeny, true) })
         {
             foreach (var key in map.Keys.ToArray())
             {
-                if ((endpoint is null || key.Endpoint == (uint)endpoint) && map.TryLookup(key, out var value))
+                if ((endpoint is null || key.Endpoint == endpoint) && map.TryLookup(key, out var value))
                 {
                     list.Add((key, deny, value.Rule));
+                }
+            }
+        }
+        foreach (var key in PolicyExact.Keys.ToArray())
+        {
+            if ((endpoint is null || key.Endpoint == endpoint) && PolicyExact.TryLookup(key, out var value))
+            {
+                if (value.Flags.HasFlag(PolicyExactFlags.Allow))
+                {
+                    list.Add((key, false, value.AllowRule));
+                }
+                if (value.Flags.HasFlag(PolicyExactFlags.Deny))
+                {
+                    list.Add((key, true, value.DenyRule));
                 }
             }
         }

@@ -69,7 +69,7 @@ public sealed partial class Datapath : IDisposable
     public const string ToPodProgramName = "to_pod";
 
     /// <summary>The maps pinned (and adopted) with the programs, in the order the constructor takes them.</summary>
-    internal static readonly string[] PinnedMaps = ["endpoints", "endpoints_by_ip", "metrics", "events", "event_state", "ct4", "ct6", "ct_config", "policy_allow", "policy_deny", "ipcache", "monitor_config"];
+    internal static readonly string[] PinnedMaps = ["endpoints", "endpoints_by_ip", "metrics", "events", "event_state", "ct4", "ct6", "ct_config", "policy_allow", "policy_deny", "ipcache", "monitor_config", "policy_exact", "policy_config"];
 
     /// <summary>The conntrack tables, which the options size before the object is loaded.</summary>
     private static readonly string[] ConntrackMaps = ["ct4", "ct6"];
@@ -92,6 +92,8 @@ public sealed partial class Datapath : IDisposable
         EventsMap = maps[3];
         EventState = new BpfPerCpuMap<uint, EventState>(maps[4]);
         MonitorConfig = new BpfMap<uint, MonitorConfig>(maps[11]);
+        PolicyExact = new BpfMap<Policy.PolicyKey, Policy.PolicyExact>(maps[12]);
+        PolicyConfig = new BpfMap<uint, Policy.PolicyConfig>(maps[13]);
         Conntrack4 = new BpfMap<Conntrack.CtKey4, Conntrack.CtEntry>(maps[5]);
         Conntrack6 = new BpfMap<Conntrack.CtKey6, Conntrack.CtEntry>(maps[6]);
         ConntrackConfig = new BpfMap<uint, Conntrack.CtConfig>(maps[7]);
@@ -140,7 +142,13 @@ public sealed partial class Datapath : IDisposable
     /// <summary>The "ct_config" array: the lifetimes the datapath gives entries.</summary>
     public BpfMap<uint, Conntrack.CtConfig> ConntrackConfig { get; }
 
-    /// <summary>The "policy_allow" LPM trie (bpf/lib/policy.h); write it with <see cref="ReplacePolicy"/>.</summary>
+    /// <summary>The "policy_exact" hash (bpf/lib/policy.h): entries for one port, a whole protocol or every protocol; write it with <see cref="ReplacePolicy"/>.</summary>
+    public BpfMap<Policy.PolicyKey, Policy.PolicyExact> PolicyExact { get; }
+
+    /// <summary>The "policy_config" array: whether deny and range entries exist anywhere (kept by <see cref="ReplacePolicy"/>).</summary>
+    public BpfMap<uint, Policy.PolicyConfig> PolicyConfig { get; }
+
+    /// <summary>The "policy_allow" LPM trie (bpf/lib/policy.h): allow entries for port ranges; write it with <see cref="ReplacePolicy"/>.</summary>
     public BpfMap<Policy.PolicyKey, Policy.PolicyEntry> PolicyAllow { get; }
 
     /// <summary>The "policy_deny" LPM trie.</summary>

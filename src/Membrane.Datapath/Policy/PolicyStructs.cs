@@ -118,6 +118,65 @@ public struct PolicyEntry
 }
 
 /// <summary>Key of the "ipcache" LPM trie. C twin: struct ipcache_key (24 bytes).</summary>
+/// <summary>Which verdicts an exact policy key holds. C twin: enum policy_exact_flags (bpf/lib/policy.h).</summary>
+[CTwin("policy_exact_flags")]
+[Flags]
+public enum PolicyExactFlags : uint
+{
+    /// <summary>None.</summary>
+    None = 0,
+    [CTwin("POLICY_EXACT_ALLOW")] Allow = 1,
+    [CTwin("POLICY_EXACT_DENY")] Deny = 2,
+}
+
+/// <summary>
+/// The value of the "policy_exact" hash: both verdicts of one exact key (one port, every port
+/// of a protocol, or every protocol). C twin: struct policy_exact.
+/// </summary>
+[CTwin("policy_exact")]
+[StructLayout(LayoutKind.Explicit, Size = 12)]
+public struct PolicyExact : IEquatable<PolicyExact>
+{
+    /// <summary>The allow entry's rule (when <see cref="Flags"/> has Allow).</summary>
+    [CTwin("allow_rule")][FieldOffset(0)] public uint AllowRule;
+    /// <summary>The deny entry's rule (when <see cref="Flags"/> has Deny).</summary>
+    [CTwin("deny_rule")][FieldOffset(4)] public uint DenyRule;
+    /// <summary>Which of the two the key holds.</summary>
+    [CTwin("flags")][FieldOffset(8)] public PolicyExactFlags Flags;
+
+    /// <inheritdoc/>
+    public readonly bool Equals(PolicyExact other) => AllowRule == other.AllowRule && DenyRule == other.DenyRule && Flags == other.Flags;
+
+    /// <inheritdoc/>
+    public override readonly bool Equals(object? obj) => obj is PolicyExact other && Equals(other);
+
+    /// <inheritdoc/>
+    public override readonly int GetHashCode() => HashCode.Combine(AllowRule, DenyRule, Flags);
+}
+
+/// <summary>
+/// The single value of the "policy_config" array: whether any endpoint has deny entries or
+/// port-range entries (the datapath skips what cannot match). C twin: struct policy_config.
+/// </summary>
+[CTwin("policy_config")]
+[StructLayout(LayoutKind.Explicit, Size = 8)]
+public struct PolicyConfig : IEquatable<PolicyConfig>
+{
+    /// <summary>Nonzero: some endpoint has deny entries.</summary>
+    [CTwin("denies")][FieldOffset(0)] public uint Denies;
+    /// <summary>Nonzero: some endpoint has port-range entries in the tries.</summary>
+    [CTwin("ranges")][FieldOffset(4)] public uint Ranges;
+
+    /// <inheritdoc/>
+    public readonly bool Equals(PolicyConfig other) => Denies == other.Denies && Ranges == other.Ranges;
+
+    /// <inheritdoc/>
+    public override readonly bool Equals(object? obj) => obj is PolicyConfig other && Equals(other);
+
+    /// <inheritdoc/>
+    public override readonly int GetHashCode() => HashCode.Combine(Denies, Ranges);
+}
+
 [CTwin("ipcache_key")]
 [StructLayout(LayoutKind.Explicit, Size = 24)]
 public struct IpcacheKey

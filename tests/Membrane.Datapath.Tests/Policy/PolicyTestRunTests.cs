@@ -53,6 +53,13 @@ public sealed class PolicyTestRunTests : IDisposable
 
     private uint SynFromPod(ushort port) => _kernel.Run(Tcp(4, true, 40000, port, TcpFlags.Syn), fromPod: true);
 
+    /// <summary>A SYN with no connection behind it (a repeated one is a retransmission that policy does not judge again).</summary>
+    private uint FreshSynFromPod(ushort port)
+    {
+        _kernel.Flush();
+        return SynFromPod(port);
+    }
+
     [SkippableFact]
     public void AnEndpointNoRuleSelectsIsUnrestrictedAndASelectedDirectionIsDefaultDeny()
     {
@@ -85,6 +92,34 @@ public sealed class PolicyTestRunTests : IDisposable
         Assert.Equal(TcActOk, _kernel.Run(Udp(4, true, 5353, 53), fromPod: true)); // any peer
         Assert.Equal(TcActShot, _kernel.Run(Udp(4, true, 5353, 54), fromPod: true));
         Assert.Equal(TcActShot, _kernel.Run(Echo(4, true, true, 9), fromPod: true)); // no ICMP entry
+    }
+
+    [SkippableFact]
+    public void ExactEntriesGoToTheHashRangesToTheTriesAndTheFlagsSayWhatExists()
+    {
+        Enforce(Pod, ingress: false, egress: true);
+        var world = (uint)WellKnownIdentity.World;
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 80, 80)]);
+        Assert.Equal((1, 0, 0), (Datapath.PolicyExact.Keys.Count(), Datapath.PolicyAllow.Keys.Count(), Datapath.PolicyDeny.Keys.Count()));
+        Assert.Equal(new PolicyConfig(), Datapath.PolicyConfig[0]);
+        Assert.Equal(TcActOk, FreshSynFromPod(80));
+
+        // A range and a deny elsewhere (the local endpoint's ingress) raise the flags; the pod's
+        // verdicts are what its own entries say.
+        Datapath.ReplacePolicy(Local, [Allow(Local, PolicyDirection.Ingress, 0, IpProtocols.Tcp, 8000, 8010), DenyEntry(Local, PolicyDirection.Ingress, world, IpProtocols.Udp, 53, 53)]);
+        Assert.Equal(new PolicyConfig { Denies = 1, Ranges = 1 }, Datapath.PolicyConfig[0]);
+        Assert.Equal(TcActOk, FreshSynFromPod(80));
+        Assert.Equal(TcActShot, FreshSynFromPod(81));
+        // One key holds both verdicts of the same port: deny wins, and taking the deny away leaves the allow.
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 80, 80, rule: 5), DenyEntry(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 80, 80, rule: 6)]);
+        Assert.Equal(PolicyExactFlags.Allow | PolicyExactFlags.Deny, Datapath.PolicyExact.Keys.Where(k => k.Endpoint == Pod).Select(k => Datapath.PolicyExact[k].Flags).Single());
+        Assert.Equal(TcActShot, FreshSynFromPod(80));
+        Datapath.ReplacePolicy(Pod, [Allow(Pod, PolicyDirection.Egress, world, IpProtocols.Tcp, 80, 80, rule: 5)]);
+        Assert.Equal(TcActOk, FreshSynFromPod(80));
+        Assert.Equal([(false, 5u)], Datapath.ListPolicy(Pod).Select(e => (e.Deny, e.Rule)));
+        // The other endpoint's entries gone: the flags come down.
+        Datapath.ReplacePolicy(Local, []);
+        Assert.Equal(new PolicyConfig(), Datapath.PolicyConfig[0]);
     }
 
     [SkippableFact]
