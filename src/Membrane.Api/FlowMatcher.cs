@@ -60,7 +60,8 @@ public sealed class FlowMatcher
         _ => null,
     };
 
-    private static (int Source, int Destination)? PortsOf(Flow flow) => flow.L4 switch
+    /// <summary>The TCP, UDP or SCTP ports of a flow, or null for another protocol.</summary>
+    public static (int Source, int Destination)? PortsOf(Flow flow) => flow.L4 switch
     {
         { TCP: { } t } => (t.SourcePort, t.DestinationPort),
         { UDP: { } u } => (u.SourcePort, u.DestinationPort),

@@ -78,7 +78,7 @@ public sealed class ObserveCommandTests : IAsyncLifetime
         NodeName = "node-1",
         EventType = new FlowEventType { Type = FlowNames.EventPolicyVerdict },
         TrafficDirection = "INGRESS",
-        PolicyMatchType = "NONE",
+        PolicyMatchType = "default-deny",
         IsReply = false,
         Interface = new FlowInterface { Index = 9, Name = "lxc-db" },
         Summary = "TCP Flags: SYN",
@@ -189,7 +189,7 @@ public sealed class ObserveCommandTests : IAsyncLifetime
         Assert.Equal(
         [
             "Nov 27 22:51:28.123: default/frontend:34567 (ID:256) -> default/backend:8080 (ID:257) to-endpoint FORWARDED (TCP Flags: SYN)",
-            "Nov 27 22:51:29.123: default/web:40000 (ID:258) -> default/db:5432 (ID:259) policy-verdict:none INGRESS DROPPED (POLICY_DENIED) (TCP Flags: SYN)",
+            "Nov 27 22:51:29.123: default/web:40000 (ID:258) -> default/db:5432 (ID:259) policy-verdict:default-deny INGRESS DROPPED (POLICY_DENIED) (TCP Flags: SYN)",
             "Nov 27 22:51:30.123: default/frontend:5353 (ID:256) <- [fd00:198:18::53]:53 (world) to-stack FORWARDED (UDP)",
         ], Lines(stdout));
         Assert.Equal("EVENTS LOST: 7 (PERF_EVENT_RING_BUFFER)", stderr.Trim());
@@ -257,7 +257,7 @@ public sealed class ObserveCommandTests : IAsyncLifetime
         Assert.Equal(4, lines.Length);
         Assert.Matches(@"^TIMESTAMP\s+SOURCE\s+DESTINATION\s+TYPE\s+VERDICT\s+SUMMARY$", lines[0]);
         Assert.Matches(@"^Nov 27 22:51:28\.123\s+default/frontend:34567 \(ID:256\)\s+default/backend:8080 \(ID:257\)\s+to-endpoint\s+FORWARDED\s+TCP Flags: SYN$", lines[1]);
-        Assert.Matches(@"^Nov 27 22:51:29\.123\s+default/web:40000 \(ID:258\)\s+default/db:5432 \(ID:259\)\s+policy-verdict:none INGRESS\s+DROPPED \(POLICY_DENIED\)\s+TCP Flags: SYN$", lines[2]);
+        Assert.Matches(@"^Nov 27 22:51:29\.123\s+default/web:40000 \(ID:258\)\s+default/db:5432 \(ID:259\)\s+policy-verdict:default-deny INGRESS\s+DROPPED \(POLICY_DENIED\)\s+TCP Flags: SYN$", lines[2]);
         Assert.Matches(@"^Nov 27 22:51:30\.123\s+\[fd00:198:18::53\]:53 \(world\)\s+default/frontend:5353 \(ID:256\)\s+to-stack\s+FORWARDED\s+UDP$", lines[3]);
         foreach (var column in new[] { "SOURCE", "DESTINATION", "TYPE", "VERDICT", "SUMMARY" })
         {
@@ -289,7 +289,7 @@ public sealed class ObserveCommandTests : IAsyncLifetime
 
             second.SetResult(); // a flow that happens after the CLI started
             var next = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
-            Assert.StartsWith("Nov 27 22:51:29.123: default/web:40000 (ID:258) -> default/db:5432 (ID:259) policy-verdict:none INGRESS DROPPED", next, StringComparison.Ordinal);
+            Assert.StartsWith("Nov 27 22:51:29.123: default/web:40000 (ID:258) -> default/db:5432 (ID:259) policy-verdict:default-deny INGRESS DROPPED", next, StringComparison.Ordinal);
 
             await InterruptAsync(process);
             Assert.True(process.ExitCode == 0, $"exit code {process.ExitCode}: {await stderr}");
@@ -363,7 +363,7 @@ public sealed class ObserveCommandTests : IAsyncLifetime
         var (code, fields, error) = Tools.Run(tshark, ["-r", file, "-T", "fields", "-e", "frame.comment", "-e", "tcp.dstport"]);
         Assert.True(code == 0, error);
         Assert.Equal(
-            "verdict=DROPPED drop_reason=POLICY_DENIED type=policy-verdict:none direction=INGRESS src=default/web src_identity=258 dst=default/db dst_identity=259 node=node-1\t5432",
+            "verdict=DROPPED drop_reason=POLICY_DENIED type=policy-verdict:default-deny direction=INGRESS src=default/web src_identity=258 dst=default/db dst_identity=259 node=node-1\t5432",
             fields.Trim());
     }
 
@@ -399,7 +399,7 @@ public sealed class ObserveCommandTests : IAsyncLifetime
         var lines = Lines(stdout);
         Assert.Equal(4, lines.Length);
         Assert.Matches(@"^TIMESTAMP\s+SOURCE\s+DESTINATION\s+TYPE\s+VERDICT\s+SUMMARY$", lines[0]);
-        Assert.Matches(@"^Nov 27 22:51:29\.123\s+default/web:40000 \(ID:258\)\s+default/db:5432 \(ID:259\)\s+policy-verdict:none INGRESS\s+DROPPED \(POLICY_DENIED\)\s+TCP Flags: SYN$", lines[2]);
+        Assert.Matches(@"^Nov 27 22:51:29\.123\s+default/web:40000 \(ID:258\)\s+default/db:5432 \(ID:259\)\s+policy-verdict:default-deny INGRESS\s+DROPPED \(POLICY_DENIED\)\s+TCP Flags: SYN$", lines[2]);
     }
 
     [SkippableFact]
@@ -434,7 +434,7 @@ public sealed class ObserveCommandTests : IAsyncLifetime
             "verdict=FORWARDED type=to-endpoint observation_point=TO_ENDPOINT src=default/frontend src_identity=256 dst=default/backend dst_identity=257 node=node-1",
             rows[0][0]);
         Assert.Equal(
-            "verdict=DROPPED drop_reason=POLICY_DENIED type=policy-verdict:none direction=INGRESS src=default/web src_identity=258 dst=default/db dst_identity=259 node=node-1",
+            "verdict=DROPPED drop_reason=POLICY_DENIED type=policy-verdict:default-deny direction=INGRESS src=default/web src_identity=258 dst=default/db dst_identity=259 node=node-1",
             rows[1][0]);
         Assert.Equal(["198.18.0.2", "198.18.0.3", "8080", "74", "54", "lxc-backend"], rows[0][1..7]);
         Assert.Equal(["198.18.0.4", "198.18.0.5", "5432", "74", "54", "lxc-db"], rows[1][1..7]);

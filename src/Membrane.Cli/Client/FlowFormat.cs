@@ -21,10 +21,10 @@ internal static class FlowFormat
     }
 
     /// <summary>The source as printed: pod (with namespace) or address, and the port if the protocol has one.</summary>
-    public static string Source(Flow flow) => Host(flow.Source, flow.IP?.Source, Ports(flow)?.Source);
+    public static string Source(Flow flow) => Host(flow.Source, flow.IP?.Source, FlowMatcher.PortsOf(flow)?.Source);
 
     /// <summary>The destination as printed.</summary>
-    public static string Destination(Flow flow) => Host(flow.Destination, flow.IP?.Destination, Ports(flow)?.Destination);
+    public static string Destination(Flow flow) => Host(flow.Destination, flow.IP?.Destination, FlowMatcher.PortsOf(flow)?.Destination);
 
     /// <summary>namespace/pod, or the address when the endpoint is no pod of this node.</summary>
     public static string Name(FlowEndpoint? endpoint, string? address) =>
@@ -51,22 +51,14 @@ internal static class FlowFormat
 
     /// <summary>
     /// The record kind: a trace's observation point (to-endpoint, to-stack), drop, or
-    /// policy-verdict:MATCH (L3-Only, L3-L4, L4-Only, all; none when nothing allowed it), as
-    /// hubble's GetFlowType names them.
+    /// policy-verdict:MATCH with what decided it (identity, any-identity, default-deny; none
+    /// when the record does not say).
     /// </summary>
     public static string Kind(Flow flow) => flow.EventType.Type switch
     {
         FlowNames.EventTrace => flow.TraceObservationPoint is { Length: > 0 } point ? Dashed(point) : "trace",
         FlowNames.EventDrop => "drop",
-        FlowNames.EventPolicyVerdict => "policy-verdict:" + (flow.PolicyMatchType?.ToUpperInvariant() switch
-        {
-            "L3_ONLY" => "L3-Only",
-            "L3_L4" => "L3-L4",
-            "L4_ONLY" => "L4-Only",
-            "ALL" => "all",
-            "NONE" or null or "" => "none",
-            { } other => Dashed(other),
-        }),
+        FlowNames.EventPolicyVerdict => "policy-verdict:" + (flow.PolicyMatchType is { Length: > 0 } match ? Dashed(match) : "none"),
         var type => $"type-{type}",
     };
 
@@ -90,12 +82,4 @@ internal static class FlowFormat
 
     // TO_ENDPOINT -> to-endpoint, as the --type flag and hubble spell observation points.
     private static string Dashed(string name) => name.ToLowerInvariant().Replace('_', '-');
-
-    private static (int Source, int Destination)? Ports(Flow flow) => flow.L4 switch
-    {
-        { TCP: { } t } => (t.SourcePort, t.DestinationPort),
-        { UDP: { } u } => (u.SourcePort, u.DestinationPort),
-        { SCTP: { } s } => (s.SourcePort, s.DestinationPort),
-        _ => null,
-    };
 }
