@@ -51,7 +51,7 @@ throughput() {
     start_server "$sns" iperf3 -s -B "$ip" -p 15201
     for ((i = 0; i < runs; i++)); do
         out=$(timeout $((secs + 20)) ip netns exec "$cns" iperf3 -c "$ip" -p 15201 -t "$secs" -P 1 -J) ||
-            { echo "failed to run iperf3 to $ip: $(tail -5 "$tmp/server.log")" >&2; exit 1; }
+            { stop_server; echo "failed to run iperf3 to $ip: $(tail -5 "$tmp/server.log")" >&2; exit 1; }
         results+=("$(echo "$out" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"])')")
     done
     stop_server

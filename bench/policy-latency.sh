@@ -97,7 +97,7 @@ for _ in range(n):
     times.append((time.perf_counter_ns() - t) / 1000)
 times.sort()
 print(f"{times[len(times) // 2]:.1f} {times[int(len(times) * 0.99)]:.1f}")' "$ip" "$connections") ||
-        { echo "failed to run connections to $ip: $(tail -3 "$tmp/server.log")" >&2; exit 1; }
+        { stop_server; echo "failed to run connections to $ip: $(tail -3 "$tmp/server.log")" >&2; exit 1; }
     stop_server
     echo "$out"
 }

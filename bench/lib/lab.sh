@@ -61,6 +61,8 @@ cni() {
 }
 
 # start_server NS CMD...: a server in NS, its pid remembered for cleanup; waits until it listens.
+# A function that runs in a command substitution ($(latency …)) has its own copy of the pids:
+# it stops its server itself, also when it fails, since the script's cleanup never sees it.
 start_server() {
     local ns=$1; shift
     ip netns exec "$ns" "$@" >"$tmp/server.log" 2>&1 &
@@ -88,7 +90,7 @@ latency() {
     [[ $proto == tcp ]] && flag=(--tcp)
     start_server "$sns" taskset -c 0 sockperf server "${flag[@]}" -i "$ip" -p 11111
     out=$(timeout $((secs + 20)) ip netns exec "$cns" taskset -c 0 sockperf ping-pong "${flag[@]}" -i "$ip" -p 11111 -t "$secs" 2>&1) ||
-        { echo "failed to run sockperf to $ip: $out" >&2; exit 1; }
+        { stop_server; echo "failed to run sockperf to $ip: $out" >&2; exit 1; }
     stop_server
     echo "$(echo "$out" | awk '/percentile 50.000/ {print $NF}') $(echo "$out" | awk '/percentile 99.000/ {print $NF}')"
 }
