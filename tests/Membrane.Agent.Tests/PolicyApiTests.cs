@@ -108,6 +108,32 @@ public sealed class PolicyApiTests : IAsyncLifetime
         Assert.Equal("b.yaml", doc.RootElement.GetProperty("policyErrors")[0].GetProperty("file").GetString());
     }
 
+    [Fact]
+    public async Task ANetworkPolicyDoesNotSilentlyReplaceACiliumNetworkPolicyOfTheSameName()
+    {
+        await _client.PolicyImportAsync([new PolicyFile { Name = "cnp.yaml", Text = PolicyManagerTests.BackendPolicy }]);
+        const string sameName = """
+            apiVersion: networking.k8s.io/v1
+            kind: NetworkPolicy
+            metadata:
+              name: backend
+              namespace: default
+            spec:
+              podSelector: {}
+              policyTypes: [Ingress]
+            """;
+        var e = await Assert.ThrowsAsync<MembraneApiException>(() => _client.PolicyImportAsync([new PolicyFile { Name = "np.yaml", Text = sameName }]));
+        Assert.Equal((HttpStatusCode.BadRequest, ErrorCodes.InvalidRequest), (e.Status, e.Error.Code));
+        var error = Assert.Single(e.Error.PolicyErrors!);
+        Assert.Equal(("np.yaml", 1, "metadata.name"), (error.File, error.Document, error.Field));
+        Assert.Contains("a CiliumNetworkPolicy named default/backend is imported already", error.Reason, StringComparison.Ordinal);
+        Assert.Equal("CiliumNetworkPolicy", Assert.Single(await _client.PoliciesAsync()).Kind);
+        // Once the first is deleted the other kind may take the name.
+        await _client.PolicyDeleteAsync("default", "backend");
+        await _client.PolicyImportAsync([new PolicyFile { Name = "np.yaml", Text = sameName }]);
+        Assert.Equal("NetworkPolicy", Assert.Single(await _client.PoliciesAsync()).Kind);
+    }
+
     [Theory]
     [InlineData("POST", "v1/policies", """{"files":[{"name":"a.yaml"}]}""", 400, ErrorCodes.DecodeFailure)]
     [InlineData("POST", "v1/policies", """{"files":[]}""", 400, ErrorCodes.InvalidRequest)]

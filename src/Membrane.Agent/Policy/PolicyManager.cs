@@ -227,6 +227,11 @@ public sealed class PolicyManager
         }
         lock (_lock)
         {
+            import = _repository.RefuseKindChanges(import);
+            if (!import.Succeeded)
+            {
+                throw new PolicyImportException(import);
+            }
             var now = _time.GetUtcNow();
             _store.Write(tx =>
             {

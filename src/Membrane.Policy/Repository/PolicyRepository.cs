@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Membrane.Policy.Model;
 using Membrane.Policy.Parsing;
 
@@ -33,6 +34,24 @@ public sealed class PolicyRepository
             throw new ArgumentException($"failed to apply policy import: it has {import.Errors.Length} error(s):\n{import.ErrorText}", nameof(import));
         }
         return Apply(import.Policies);
+    }
+
+    /// <summary>
+    /// <paramref name="import"/> with an error for each policy whose namespace and name a policy
+    /// of the other kind holds already. Kubernetes keeps a CiliumNetworkPolicy and a NetworkPolicy
+    /// of one name apart; here both answer to namespace/name (policy get, policy delete), so the
+    /// second would silently replace the first. The user deletes or renames one instead.
+    /// </summary>
+    public PolicyImport RefuseKindChanges(PolicyImport import)
+    {
+        var current = Current.Policies;
+        var errors = import.Policies
+            .Where(p => current.TryGetValue(p.Key, out var had) && had.Kind != p.Kind)
+            .Select(p => new PolicyParseError(p.Location.File, p.Location.Document, p.Location.Line, p.Location.Column, "metadata.name",
+                $"a {current[p.Key].Kind} named {p.Key} is imported already; a {p.Kind} of the same namespace and name would replace it " +
+                $"(delete it first with `membrane policy delete {p.Key}`, or rename one)"))
+            .ToImmutableArray();
+        return errors.IsEmpty ? import : new PolicyImport(import.Policies, import.Errors.AddRange(errors), import.ErrorsTruncated);
     }
 
     /// <summary>Adds or replaces policies by namespace/name.</summary>
