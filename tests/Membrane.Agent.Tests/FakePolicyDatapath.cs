@@ -104,7 +104,11 @@ public sealed class FakePolicyDatapath : IPolicyDatapath
         }
     }
 
-    public IReadOnlyList<IPAddress> ListNodeAddresses() => NodeAddresses;
+    public IReadOnlyList<IPAddress> ListNodeAddresses() =>
+        FailNodeAddresses ? throw new IOException("netlink says no") : [.. NodeAddresses];
+
+    /// <summary>Makes ListNodeAddresses fail.</summary>
+    public bool FailNodeAddresses { get; set; }
 
     /// <summary>The entries of <paramref name="ifindex"/> as sorted text: "ingress 256 6 8080-8080 allow".</summary>
     public IReadOnlyList<string> Describe(int ifindex)

@@ -111,6 +111,24 @@ public sealed class PolicyManagerTests : IDisposable
     private static string[] Unrestricted => ["egress 0 0 0-65535 allow", "ingress 0 0 0-65535 allow"];
 
     [Fact]
+    public void TheNodesAddressesAreFollowedIntoTheIpcacheAndAFailedReadKeepsThem()
+    {
+        var host = Membrane.Policy.Identities.ReservedIdentities.Host;
+        Assert.Equal(host, _kernel.Ipcache[IPNetwork.Parse("198.19.255.1/32")]);
+        // An address added to the node later is the host too after the next reconcile; one
+        // that went is no longer.
+        _kernel.NodeAddresses.Add(IPAddress.Parse("198.19.255.2"));
+        _kernel.NodeAddresses.Remove(IPAddress.Parse("198.19.255.1"));
+        _policy.Reconcile();
+        Assert.Equal(host, _kernel.Ipcache[IPNetwork.Parse("198.19.255.2/32")]);
+        Assert.False(_kernel.Ipcache.ContainsKey(IPNetwork.Parse("198.19.255.1/32")));
+        // A read that fails changes nothing.
+        _kernel.FailNodeAddresses = true;
+        _policy.Reconcile();
+        Assert.Equal(host, _kernel.Ipcache[IPNetwork.Parse("198.19.255.2/32")]);
+    }
+
+    [Fact]
     public async Task AnImportWritesEachSelectedEndpointsEntriesAndFlags()
     {
         var frontend = await Pod("c1", "frontend");

@@ -202,11 +202,13 @@ public sealed class PolicyManager
         }
     }
 
-    /// <summary>Retries whatever did not reach the kernel (the agent calls this periodically).</summary>
+    /// <summary>Retries whatever did not reach the kernel and follows the node's addresses into the ipcache (the agent calls this periodically).</summary>
     public void Reconcile()
     {
         lock (_lock)
         {
+            NodeAddresses(refresh: true);
+            ComputeIpcache();
             if (_pending.Count > 0 || _ipcachePending)
             {
                 Flush(cleanKernel: false);
@@ -503,9 +505,11 @@ public sealed class PolicyManager
 
     private IReadOnlyList<IPAddress>? _nodeAddresses;
 
-    private IReadOnlyList<IPAddress> NodeAddresses()
+    // The node's addresses as the host identity knows them: read once, then again at every
+    // Reconcile (an address added or moved later). A read that fails keeps what was known.
+    private IReadOnlyList<IPAddress> NodeAddresses(bool refresh = false)
     {
-        if (_nodeAddresses is null && _datapath is not null)
+        if ((_nodeAddresses is null || refresh) && _datapath is not null)
         {
             try
             {
@@ -515,8 +519,7 @@ public sealed class PolicyManager
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                _logger.LogError(e, "failed to read the node's addresses: the host identity has no ipcache entries until the next change");
-                return [];
+                _logger.LogError(e, "failed to read the node's addresses: the host identity keeps the ones known before");
             }
         }
         return _nodeAddresses ?? [];
