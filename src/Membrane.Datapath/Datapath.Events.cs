@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Membrane.Linux.Bpf;
 using Membrane.Linux.Bpf.Datapath;
 
@@ -20,23 +21,23 @@ public enum MonitorAggregation : uint
 
 /// <summary>The single value of the "monitor_config" array. C twin: struct monitor_config.</summary>
 [CTwin("monitor_config")]
-[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 4)]
+[StructLayout(LayoutKind.Explicit, Size = 4)]
 public struct MonitorConfig
 {
     /// <summary>enum monitor_aggregation.</summary>
-    [CTwin("aggregation")][System.Runtime.InteropServices.FieldOffset(0)] public MonitorAggregation Aggregation;
+    [CTwin("aggregation")][FieldOffset(0)] public MonitorAggregation Aggregation;
 }
 
 /// <summary>One CPU's value of the per-CPU "event_state" array. C twin: struct event_state.</summary>
 [CTwin("event_state")]
-[System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Explicit, Size = 16)]
+[StructLayout(LayoutKind.Explicit, Size = 16)]
 public struct EventState
 {
     /// <summary>The CPU's record id sequence.</summary>
-    [CTwin("seq")][System.Runtime.InteropServices.FieldOffset(0)] public uint Sequence;
-    [CTwin("pad")][System.Runtime.InteropServices.FieldOffset(4)] public uint Pad;
+    [CTwin("seq")][FieldOffset(0)] public uint Sequence;
+    [CTwin("pad")][FieldOffset(4)] public uint Pad;
     /// <summary>Records the CPU could not write because the ring buffer was full.</summary>
-    [CTwin("lost")][System.Runtime.InteropServices.FieldOffset(8)] public ulong Lost;
+    [CTwin("lost")][FieldOffset(8)] public ulong Lost;
 }
 
 public sealed partial class Datapath

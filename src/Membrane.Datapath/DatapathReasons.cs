@@ -69,12 +69,18 @@ public sealed record DatapathDrop(uint Id, int Reason, int Ifindex, Direction Di
         {
             return false;
         }
-        if (!reader.TryReadDrop(out var view, out error))
+        if (reader.Type != EventType.Drop)
         {
-            offset = error == EventReadError.WrongType ? 0 : reader.Length;
+            error = EventReadError.WrongType;
+            offset = 0;
             return false;
         }
-        drop = new DatapathDrop(reader.Id, (int)view.Reason, view.Ifindex, view.Direction, view.L4Protocol, view.PacketLength, view.Packet.ToArray());
+        if (!reader.TryReadCommon(out var view, out error))
+        {
+            offset = reader.Length;
+            return false;
+        }
+        drop = new DatapathDrop(reader.Id, view.Reason, view.Ifindex, view.DropDirection, view.L4Protocol, view.PacketLength, view.Packet.ToArray());
         return true;
     }
 }

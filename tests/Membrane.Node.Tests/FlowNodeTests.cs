@@ -30,6 +30,13 @@ public sealed class FlowNodeTests
             endpoints.Single(e => e.ContainerId == frontend.ContainerId), endpoints.Single(e => e.ContainerId == db.ContainerId));
     }
 
+    /// <summary>db -> backend:8080 is dropped by the backend's policy, frontend -> backend:8080 connects.</summary>
+    private static async Task DeniedThenAllowedAsync(Scenario s)
+    {
+        Assert.False(await NsTraffic.TcpConnects(s.Db.Namespace, s.Backend.Namespace, IPAddress.Parse(s.Backend.Ipv4), 8080, Denied));
+        Assert.True(await NsTraffic.TcpConnects(s.Frontend.Namespace, s.Backend.Namespace, IPAddress.Parse(s.Backend.Ipv4), 8080, TimeSpan.FromSeconds(5)));
+    }
+
     /// <summary>Flows until one matches <paramref name="wanted"/> (records reach the agent within its 100 ms poll).</summary>
     private static async Task<List<Flow>> FlowsUntil(TestNode node, Func<Flow, bool> wanted, ObserveRequest? request = null)
     {
@@ -62,8 +69,7 @@ public sealed class FlowNodeTests
         TestNode.RequirePrerequisites();
         using var node = new TestNode();
         var s = await StartAsync(node);
-        Assert.False(await NsTraffic.TcpConnects(s.Db.Namespace, s.Backend.Namespace, IPAddress.Parse(s.Backend.Ipv4), 8080, Denied));
-        Assert.True(await NsTraffic.TcpConnects(s.Frontend.Namespace, s.Backend.Namespace, IPAddress.Parse(s.Backend.Ipv4), 8080, TimeSpan.FromSeconds(5)));
+        await DeniedThenAllowedAsync(s);
 
         var flows = await FlowsUntil(node, f => Is(f, s.Frontend.Ipv4, s.Backend.Ipv4, 8080, "trace"));
         var dump = string.Join("\n", flows.Select(f => JsonSerializer.Serialize(f, ApiJsonContext.Default.Flow)));
@@ -129,8 +135,7 @@ public sealed class FlowNodeTests
         TestNode.RequirePrerequisites();
         using var node = new TestNode();
         var s = await StartAsync(node);
-        Assert.False(await NsTraffic.TcpConnects(s.Db.Namespace, s.Backend.Namespace, IPAddress.Parse(s.Backend.Ipv4), 8080, Denied));
-        Assert.True(await NsTraffic.TcpConnects(s.Frontend.Namespace, s.Backend.Namespace, IPAddress.Parse(s.Backend.Ipv4), 8080, TimeSpan.FromSeconds(5)));
+        await DeniedThenAllowedAsync(s);
         Assert.Equal(System.Net.NetworkInformation.IPStatus.Success, NsTraffic.Ping(s.Frontend.Namespace, IPAddress.Parse(s.Db.Ipv4)));
         await FlowsUntil(node, f => f.L4?.ICMPv4 is { Type: 0 });
 

@@ -136,15 +136,13 @@ internal static partial class AgentApi
 
     private static FlowLine? Line(in FlowEntry entry, FlowConverter converter, ObserveRequest request, FlowMatcher matcher)
     {
-        if (entry.IsLostNotice)
-        {
-            return request.Since is { } s && entry.Time < s || request.Until is { } u && entry.Time >= u
-                ? null
-                : new FlowLine { LostEvents = new LostEvents { Source = entry.LostSource!, NumEventsLost = entry.Lost }, Time = entry.Time };
-        }
         if (request.Since is { } since && entry.Time < since || request.Until is { } until && entry.Time >= until)
         {
             return null;
+        }
+        if (entry.IsLostNotice)
+        {
+            return new FlowLine { LostEvents = new LostEvents { Source = entry.LostSource!, NumEventsLost = entry.Lost }, Time = entry.Time };
         }
         var flow = converter.ToFlow(entry, request.IncludePacket);
         return flow is not null && matcher.Matches(flow) ? new FlowLine { Flow = flow, NodeName = flow.NodeName, Time = flow.Time } : null;

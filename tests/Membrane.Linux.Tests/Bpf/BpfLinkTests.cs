@@ -43,8 +43,8 @@ public sealed class BpfLinkTests
         await foreach (var record in events.ReadAllAsync(timeout.Token))
         {
             Assert.True(DatapathEventReader.TryCreate(record.Span, out var ev, out _, out _));
-            Assert.True(ev.TryReadDrop(out var drop, out _));
-            Assert.Equal(DropReason.Policy, drop.Reason);
+            Assert.True(ev.TryReadCommon(out var drop, out _));
+            Assert.Equal((int)DropReason.Policy, drop.Reason);
             Assert.Equal(lab.IfindexB, drop.Ifindex);
             // The captured bytes are the real frame: IPv4 from A to B, UDP to our port.
             Assert.Equal(TwoNamespaceLab.AddressA.GetAddressBytes(), drop.Packet.Slice(14 + 12, 4).ToArray());

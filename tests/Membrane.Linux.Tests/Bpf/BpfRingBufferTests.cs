@@ -43,9 +43,9 @@ public sealed class BpfRingBufferTests
             Assert.Equal(0x11, record.Span[0]); // version 1, type 1 in one byte
             Assert.Equal(120, BinaryPrimitives.ReadUInt16BigEndian(record.Span[2..]));
             Assert.True(ids.Add(ev.Id), "record ids are unique");
-            Assert.True(ev.TryReadDrop(out var drop, out error), error.ToString());
-            Assert.Equal(DropReason.Policy, drop.Reason);
-            Assert.Equal(Direction.Ingress, drop.Direction);
+            Assert.True(ev.TryReadCommon(out var drop, out error), error.ToString());
+            Assert.Equal((int)DropReason.Policy, drop.Reason);
+            Assert.Equal(Direction.Ingress, drop.DropDirection);
             Assert.Equal(TestPackets.Udp, drop.L4Protocol);
             Assert.Equal(expected.Length, drop.PacketLength);
             Assert.Equal(1, drop.Ifindex); // BPF_PROG_TEST_RUN runs tc programs on the loopback device

@@ -105,59 +105,6 @@ public readonly ref struct DatapathEventReader
         error = EventReadError.None;
         return true;
     }
-
-    /// <summary>Reads the record as a drop event.</summary>
-    public bool TryReadDrop(out DropEventView drop, out EventReadError error)
-    {
-        drop = default;
-        if (Type != EventType.Drop)
-        {
-            error = EventReadError.WrongType;
-            return false;
-        }
-        if (_record.Length < DropEvent.DataOffset)
-        {
-            error = EventReadError.BadLength;
-            return false;
-        }
-        drop = new DropEventView(_record);
-        error = EventReadError.None;
-        return true;
-    }
-}
-
-/// <summary>A drop record's fields, read in place (offsets of <see cref="DropEvent"/>, network byte order).</summary>
-public readonly ref struct DropEventView
-{
-    private readonly ReadOnlySpan<byte> _r;
-
-    internal DropEventView(ReadOnlySpan<byte> record) => _r = record;
-
-    /// <summary>Why the packet was dropped.</summary>
-    public DropReason Reason => (DropReason)BinaryPrimitives.ReadUInt16BigEndian(_r[8..]);
-
-    /// <summary>The device the program ran on.</summary>
-    public int Ifindex => (int)BinaryPrimitives.ReadUInt32BigEndian(_r[12..]);
-
-    /// <summary>The whole packet's length.</summary>
-    public int PacketLength => (int)BinaryPrimitives.ReadUInt32BigEndian(_r[16..]);
-
-    /// <summary>The hook direction.</summary>
-    public Direction Direction => (Direction)_r[20];
-
-    /// <summary>IPPROTO_* or 0.</summary>
-    public byte L4Protocol => _r[21];
-
-    /// <summary>The packet's first bytes (as many as were captured and fit in the record).</summary>
-    public ReadOnlySpan<byte> Packet
-    {
-        get
-        {
-            var captured = BinaryPrimitives.ReadUInt16BigEndian(_r[10..]);
-            var available = _r.Length - DropEvent.DataOffset;
-            return _r.Slice(DropEvent.DataOffset, Math.Min(captured, available));
-        }
-    }
 }
 
 /// <summary>
@@ -190,6 +137,9 @@ public readonly ref struct EventCommonView
 
     /// <summary>The whole packet's length.</summary>
     public int PacketLength => (int)BinaryPrimitives.ReadUInt32BigEndian(_r[16..]);
+
+    /// <summary>IPPROTO_*, or 0 when the packet was not parsed that far.</summary>
+    public byte L4Protocol => _r[Type switch { EventType.Drop => 21, EventType.Trace => 29, _ => 30 }];
 
     /// <summary>A drop's hook direction.</summary>
     public Direction DropDirection => Type == EventType.Drop ? (Direction)_r[20] : Direction.Unknown;
