@@ -29,6 +29,16 @@ public static class DatapathBenchmarks
             Print(FlowBenchmarks.Run().ToList());
             return 0;
         }
+        if (args is ["conntrack", ..])
+        {
+            // `datapath conntrack`: only the conntrack-hit and GC figures (issue 5).
+            using var noopOnly = BpfObject.Load(Path.Combine(dir, "noop.o"));
+            var noopNs = MedianNs(noopOnly.FindProgram("tc_noop"), frame);
+            rows.Add(("PROG_TEST_RUN tc no-op (baseline)", $"{noopNs:F1} ns/pkt", "1.00x"));
+            rows.AddRange(ConntrackHit(noopNs));
+            Print(rows);
+            return 0;
+        }
         if (args is ["policy", ..])
         {
             // `datapath policy`: only the new-connection policy figures (issue 6).

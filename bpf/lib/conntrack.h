@@ -238,12 +238,41 @@ static const __u8 ct_tcp_table[2][6][CT_TCP_STATES] = {
 	},
 };
 
-/* The coarse clock (the last tick's time) is exact enough for whole seconds and 17 ns a
- * packet cheaper than bpf_ktime_get_ns (bench/README.md); user space reads the same clock as
- * CLOCK_MONOTONIC(_COARSE). */
+/* The second of the coarse clock, remembered per CPU with the jiffy it was read in. */
+struct ct_clock {
+	__u64 jiffies;
+	__u32 now;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ct_clock);
+} ct_clock SEC(".maps");
+
+/* The current second of CLOCK_MONOTONIC, which user space reads with clock_gettime. The
+ * coarse clock is the time of the last tick, so it only moves when jiffies do: it is read
+ * (a helper call and a 64-bit division, ~14 ns) once per tick and CPU, and every other
+ * packet pays an inlined per-CPU array lookup and the inlined jiffies load (bench/README.md).
+ * A CPU that reads between a tick's jiffies update and its clock update keeps the previous
+ * tick's time until the next tick: the second may trail by two ticks. */
 static __always_inline __u32 ct_now(void)
 {
-	return (__u32)(bpf_ktime_get_coarse_ns() / 1000000000ULL);
+	__u32 zero = 0;
+	struct ct_clock *c = bpf_map_lookup_elem(&ct_clock, &zero);
+	__u64 j = bpf_jiffies64();
+	__u32 now;
+
+	if (c && c->jiffies == j)
+		return c->now;
+	now = (__u32)(bpf_ktime_get_coarse_ns() / 1000000000ULL);
+	if (c) {
+		c->jiffies = j;
+		c->now = now;
+	}
+	return now;
 }
 
 static __always_inline __u32 ct_timeout(__u8 state, __u8 proto)
@@ -367,12 +396,14 @@ static __always_inline void ct_update(struct ct_entry *e, __u8 dir, const struct
 		next = dir == CT_DIR_REPLY ? CT_STATE_REPLIED : old;
 	}
 	v->state = next;
-	if (next != old)
-		e->state = next;
 	ct_account(e, dir, pkt);
-	e->lifetime = now + ct_timeout(next, pkt->proto);
-	if (e->last_seen != now)
+	/* The lifetime moves on with the state or the second; within one second of one state
+	 * it is already now + that state's timeout. */
+	if (next != old || e->last_seen != now) {
+		e->state = next;
+		e->lifetime = now + ct_timeout(next, pkt->proto);
 		e->last_seen = now;
+	}
 }
 
 static __always_inline bool ct_alive(const struct ct_entry *e, __u32 now)

@@ -204,8 +204,8 @@ public sealed partial class Datapath
 
     /// <summary>
     /// The current second of CLOCK_MONOTONIC, the datapath's clock (bpf_ktime_get_coarse_ns() /
-    /// 1e9 truncated to __u32, bpf/lib/conntrack.h ct_now; the coarse clock trails by at most a
-    /// tick). On Linux <see cref="Stopwatch"/> reads CLOCK_MONOTONIC (System.Native
+    /// 1e9 truncated to __u32, read once per tick and CPU, bpf/lib/conntrack.h ct_now; it
+    /// trails by at most two ticks). On Linux <see cref="Stopwatch"/> reads CLOCK_MONOTONIC (System.Native
     /// SystemNative_GetTimestamp).
     /// </summary>
     public static uint ConntrackNow() => (uint)(Stopwatch.GetTimestamp() / Stopwatch.Frequency);

@@ -8,50 +8,83 @@ namespace Membrane.Datapath;
 public sealed partial class Datapath
 {
     /// <summary>
-    /// Writes an endpoint: first under each of its addresses, then under its ifindex, so that
-    /// by the time the program can see the source entry every destination lookup for the
+    /// Writes an endpoint: the address prefixes widened to hold its addresses, then the
+    /// endpoint under each of its addresses, then under its ifindex (hash, then its slot), so
+    /// that by the time the program can see the source entry every destination lookup for the
     /// endpoint already answers. Replaces an existing entry of the same ifindex; addresses it
-    /// had and <paramref name="entry"/> lacks are removed.
+    /// had and <paramref name="entry"/> lacks are removed. The prefixes are not narrowed again
+    /// when addresses go (a wider prefix costs a lookup, never a wrong answer); a freshly
+    /// loaded datapath starts from none.
     /// </summary>
     public void UpsertEndpoint(EndpointEntry entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
         ObjectDisposedException.ThrowIf(_disposed, this);
         var info = entry.ToInfo();
-        var previous = TryGetEndpoint(entry.Ifindex, out var old) ? old : null;
-        foreach (var address in entry.Addresses)
+        lock (_endpointLock)
         {
-            EndpointsByIp.Update(EndpointIpKey.For(address), info);
-        }
-        Endpoints.Update((uint)entry.Ifindex, info);
-        if (previous is not null)
-        {
-            foreach (var stale in previous.Addresses.Except(entry.Addresses))
+            var previous = TryGetEndpoint(entry.Ifindex, out var old) ? old : null;
+            var prefix = EndpointPrefixes.TryLookup(0, out var p) ? p : default;
+            var uncovered = entry.Addresses.Where(a => !prefix.Covers(a)).ToArray();
+            if (uncovered.Length > 0)
             {
-                DeleteAddressIfOwned(stale, entry.Ifindex);
+                EndpointPrefixes.Update(0, uncovered.Aggregate(prefix, (current, address) => current.Widen(address)));
+            }
+            foreach (var address in entry.Addresses)
+            {
+                EndpointsByIp.Update(EndpointIpKey.For(address), info);
+            }
+            Endpoints.Update((uint)entry.Ifindex, info);
+            var slot = SlotOf(entry.Ifindex);
+            if (!EndpointSlots.TryLookup(slot, out var holder) || holder.Ifindex == 0 || holder.Ifindex == info.Ifindex
+                || !Endpoints.TryLookup(holder.Ifindex, out _))
+            {
+                EndpointSlots.Update(slot, info);
+            }
+            if (previous is not null)
+            {
+                foreach (var stale in previous.Addresses.Except(entry.Addresses))
+                {
+                    DeleteAddressIfOwned(stale, entry.Ifindex);
+                }
             }
         }
     }
 
     /// <summary>
-    /// Removes the endpoint of <paramref name="ifindex"/>: its ifindex entry first (its
-    /// device stops forwarding), then its addresses, unless another endpoint owns them by
+    /// Removes the endpoint of <paramref name="ifindex"/>: its slot and ifindex entries first
+    /// (its device stops forwarding), then its addresses, unless another endpoint owns them by
     /// now. False when there was no entry.
     /// </summary>
     public bool DeleteEndpoint(int ifindex)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!TryGetEndpoint(ifindex, out var entry))
+        lock (_endpointLock)
         {
-            return false;
+            if (!TryGetEndpoint(ifindex, out var entry))
+            {
+                return false;
+            }
+            var slot = SlotOf(ifindex);
+            if (EndpointSlots.TryLookup(slot, out var holder) && holder.Ifindex == (uint)ifindex)
+            {
+                EndpointSlots.Update(slot, default);
+            }
+            Endpoints.Delete((uint)ifindex);
+            foreach (var address in entry.Addresses)
+            {
+                DeleteAddressIfOwned(address, ifindex);
+            }
+            return true;
         }
-        Endpoints.Delete((uint)ifindex);
-        foreach (var address in entry.Addresses)
-        {
-            DeleteAddressIfOwned(address, ifindex);
-        }
-        return true;
     }
+
+    /// <summary>The endpoint_slots index of <paramref name="ifindex"/> (ENDPOINT_SLOTS in bpf/lib/endpoint.h).</summary>
+    private static uint SlotOf(int ifindex) => (uint)ifindex % EndpointSlotCount;
+
+    private const uint EndpointSlotCount = 65_536;
+
+    private readonly Lock _endpointLock = new();
 
     /// <summary>
     /// Removes the endpoint that owns <paramref name="address"/> (for a DEL whose veth, and

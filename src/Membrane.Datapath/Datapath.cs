@@ -69,7 +69,7 @@ public sealed partial class Datapath : IDisposable
     public const string ToPodProgramName = "to_pod";
 
     /// <summary>The maps pinned (and adopted) with the programs, in the order the constructor takes them.</summary>
-    internal static readonly string[] PinnedMaps = ["endpoints", "endpoints_by_ip", "metrics", "events", "event_state", "ct4", "ct6", "ct_config", "policy_allow", "policy_deny", "ipcache", "monitor_config", "policy_exact", "policy_config"];
+    internal static readonly string[] PinnedMaps = ["endpoints", "endpoints_by_ip", "metrics", "events", "event_state", "ct4", "ct6", "ct_config", "policy_allow", "policy_deny", "ipcache", "monitor_config", "policy_exact", "policy_config", "endpoint_slots", "endpoint_prefix"];
 
     /// <summary>The conntrack tables, which the options size before the object is loaded.</summary>
     private static readonly string[] ConntrackMaps = ["ct4", "ct6"];
@@ -100,6 +100,8 @@ public sealed partial class Datapath : IDisposable
         PolicyAllow = new BpfMap<Policy.PolicyKey, Policy.PolicyEntry>(maps[8]);
         PolicyDeny = new BpfMap<Policy.PolicyKey, Policy.PolicyEntry>(maps[9]);
         Ipcache = new BpfMap<Policy.IpcacheKey, Policy.IpcacheEntry>(maps[10]);
+        EndpointSlots = new BpfMap<uint, EndpointInfo>(maps[14]);
+        EndpointPrefixes = new BpfMap<uint, EndpointPrefix>(maps[15]);
     }
 
     /// <summary>The node's pin directory (&lt;pin root&gt;/&lt;node&gt;).</summary>
@@ -126,6 +128,12 @@ public sealed partial class Datapath : IDisposable
 
     /// <summary>The "endpoints" map: host-side veth ifindex → endpoint.</summary>
     public BpfMap<uint, EndpointInfo> Endpoints { get; }
+
+    /// <summary>The "endpoint_slots" array: the endpoints map's direct-mapped copy (slot ifindex % 65,536), kept by <see cref="UpsertEndpoint"/>.</summary>
+    public BpfMap<uint, EndpointInfo> EndpointSlots { get; }
+
+    /// <summary>The "endpoint_prefix" array: the prefixes that hold every endpoint address, kept by <see cref="UpsertEndpoint"/>.</summary>
+    public BpfMap<uint, EndpointPrefix> EndpointPrefixes { get; }
 
     /// <summary>The "endpoints_by_ip" map: pod address → endpoint.</summary>
     public BpfMap<EndpointIpKey, EndpointInfo> EndpointsByIp { get; }
@@ -274,7 +282,9 @@ public sealed partial class Datapath : IDisposable
             var programPath = Path.Combine(dir, ProgramName);
             program.Pin(programPath); // last: marks the datapath complete (see Open)
             pinned.Add(programPath);
-            return new Datapath(dir, program, toPod, maps, adopted: false);
+            var datapath = new Datapath(dir, program, toPod, maps, adopted: false);
+            datapath.EndpointPrefixes.Update(0, EndpointPrefix.Empty); // no endpoint yet (all zero would cover every address)
+            return datapath;
         }
         catch
         {

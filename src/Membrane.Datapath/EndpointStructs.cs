@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Numerics;
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Runtime.CompilerServices;
@@ -51,6 +53,13 @@ public struct Bytes16
 /// <summary>Six bytes: a MAC address (C: __u8[ETH_ALEN]).</summary>
 [InlineArray(6)]
 public struct Bytes6
+{
+    private byte _element;
+}
+
+/// <summary>Four bytes: an IPv4 address or mask as on the wire (C: __be32).</summary>
+[InlineArray(4)]
+public struct Bytes4
 {
     private byte _element;
 }
@@ -122,6 +131,87 @@ public struct EndpointIpKey
     {
         ReadOnlySpan<byte> bytes = Address;
         return new IPAddress(Family == 4 ? bytes[..4] : bytes);
+    }
+}
+
+/// <summary>
+/// The value of the "endpoint_prefix" array: per family the longest prefix that holds every
+/// local endpoint's address (the program skips the endpoints_by_ip lookup for an address
+/// outside it). C twin: struct endpoint_prefix (bpf/lib/endpoint.h), 40 bytes, network order.
+/// A family without endpoints has net 0 and every mask bit set (only the unspecified address,
+/// which no endpoint has, passes); all zero covers every address.
+/// </summary>
+[CTwin("endpoint_prefix")]
+[StructLayout(LayoutKind.Explicit, Size = 40)]
+public struct EndpointPrefix
+{
+    /// <summary>The IPv4 network as on the wire.</summary>
+    [CTwin("v4_net")][FieldOffset(0)] public Bytes4 V4Net;
+    /// <summary>The IPv4 mask as on the wire.</summary>
+    [CTwin("v4_mask")][FieldOffset(4)] public Bytes4 V4Mask;
+    /// <summary>The IPv6 network.</summary>
+    [CTwin("v6_net")][FieldOffset(8)] public Bytes16 V6Net;
+    /// <summary>The IPv6 mask.</summary>
+    [CTwin("v6_mask")][FieldOffset(24)] public Bytes16 V6Mask;
+
+    /// <summary>The value that covers no endpoint of either family.</summary>
+    public static EndpointPrefix Empty
+    {
+        get
+        {
+            var prefix = new EndpointPrefix();
+            ((Span<byte>)prefix.V4Mask).Fill(0xff);
+            ((Span<byte>)prefix.V6Mask).Fill(0xff);
+            return prefix;
+        }
+    }
+
+    /// <summary>True when <paramref name="address"/> lies inside the prefix of its family.</summary>
+    public readonly bool Covers(IPAddress address)
+    {
+        if (Is4(address))
+        {
+            var x = BinaryPrimitives.ReadUInt32BigEndian(address.GetAddressBytes());
+            return (x & BinaryPrimitives.ReadUInt32BigEndian(V4Mask)) == BinaryPrimitives.ReadUInt32BigEndian(V4Net);
+        }
+        var y = BinaryPrimitives.ReadUInt128BigEndian(address.GetAddressBytes());
+        return (y & BinaryPrimitives.ReadUInt128BigEndian(V6Mask)) == BinaryPrimitives.ReadUInt128BigEndian(V6Net);
+    }
+
+    /// <summary>This prefix, widened where needed so that it holds <paramref name="address"/> too.</summary>
+    public readonly EndpointPrefix Widen(IPAddress address)
+    {
+        var result = this;
+        if (Is4(address))
+        {
+            var (net, mask) = Widen(BinaryPrimitives.ReadUInt32BigEndian(V4Net), BinaryPrimitives.ReadUInt32BigEndian(V4Mask),
+                BinaryPrimitives.ReadUInt32BigEndian(address.GetAddressBytes()));
+            BinaryPrimitives.WriteUInt32BigEndian(result.V4Net, net);
+            BinaryPrimitives.WriteUInt32BigEndian(result.V4Mask, mask);
+        }
+        else
+        {
+            var (net, mask) = Widen(BinaryPrimitives.ReadUInt128BigEndian(V6Net), BinaryPrimitives.ReadUInt128BigEndian(V6Mask),
+                BinaryPrimitives.ReadUInt128BigEndian(address.GetAddressBytes()));
+            BinaryPrimitives.WriteUInt128BigEndian(result.V6Net, net);
+            BinaryPrimitives.WriteUInt128BigEndian(result.V6Mask, mask);
+        }
+        return result;
+    }
+
+    private static bool Is4(IPAddress address) => address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork;
+
+    /// <summary>The longest prefix that holds both (net, mask) and x; an empty family (0, all ones) becomes x alone.</summary>
+    private static (T Net, T Mask) Widen<T>(T net, T mask, T x) where T : IBinaryInteger<T>, IUnsignedNumber<T>
+    {
+        if (net == T.Zero && mask == T.AllBitsSet)
+        {
+            return (x, T.AllBitsSet);
+        }
+        var width = T.AllBitsSet.GetByteCount() * 8;
+        var bits = Math.Min(int.CreateTruncating(T.LeadingZeroCount(~mask)), int.CreateTruncating(T.LeadingZeroCount(net ^ x)));
+        var widened = bits == 0 ? T.Zero : T.AllBitsSet << (width - bits);
+        return (net & widened, widened);
     }
 }
 

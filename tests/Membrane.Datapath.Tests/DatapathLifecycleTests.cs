@@ -22,7 +22,7 @@ public sealed class DatapathLifecycleTests : IDisposable
             Assert.False(first.Adopted);
             Assert.Equal(Datapath.ProgramName, first.Program.Name);
             Assert.Equal(
-                ["ct4", "ct6", "ct_config", "endpoints", "endpoints_by_ip", "event_state", "events", "from_pod", "ipcache", "metrics", "monitor_config", "policy_allow", "policy_config", "policy_deny", "policy_exact", "to_pod"],
+                ["ct4", "ct6", "ct_config", "endpoint_prefix", "endpoint_slots", "endpoints", "endpoints_by_ip", "event_state", "events", "from_pod", "ipcache", "metrics", "monitor_config", "policy_allow", "policy_config", "policy_deny", "policy_exact", "to_pod"],
                 Directory.GetFiles(NodeDir).Select(Path.GetFileName).Order(StringComparer.Ordinal));
             programId = first.Program.Id;
             mapId = first.Endpoints.Map.Id;

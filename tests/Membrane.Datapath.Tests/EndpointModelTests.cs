@@ -149,4 +149,43 @@ public sealed class EndpointModelTests
         Assert.False(DatapathDrop.TryDecode(record, out _, out var error, out _));
         Assert.Equal(EventReadError.WrongType, error);
     }
+
+    [Theory]
+    // One address: itself. Two: their longest common prefix. A third outside it: wider again.
+    [InlineData(new[] { "198.18.0.10" }, "198.18.0.10", "255.255.255.255")]
+    [InlineData(new[] { "198.18.0.10", "198.18.0.20" }, "198.18.0.0", "255.255.255.224")]
+    [InlineData(new[] { "198.18.0.10", "198.18.0.20", "198.19.200.1" }, "198.18.0.0", "255.254.0.0")]
+    [InlineData(new[] { "198.18.0.10", "198.18.0.10" }, "198.18.0.10", "255.255.255.255")]
+    [InlineData(new[] { "198.18.0.1", "126.0.0.1" }, "0.0.0.0", "0.0.0.0")]
+    public void ThePrefixIsTheLongestThatHoldsEveryIpv4Address(string[] addresses, string net, string mask)
+    {
+        var prefix = addresses.Select(IPAddress.Parse).Aggregate(EndpointPrefix.Empty, (p, a) => p.Widen(a));
+        Assert.Equal(IPAddress.Parse(net).GetAddressBytes(), ((ReadOnlySpan<byte>)prefix.V4Net).ToArray());
+        Assert.Equal(IPAddress.Parse(mask).GetAddressBytes(), ((ReadOnlySpan<byte>)prefix.V4Mask).ToArray());
+        Assert.All(addresses, a => Assert.True(prefix.Covers(IPAddress.Parse(a)), $"{a} is outside the prefix"));
+        // The IPv6 half still covers no endpoint.
+        Assert.False(prefix.Covers(IPAddress.Parse("fd00:198:18::10")));
+    }
+
+    [Fact]
+    public void ThePrefixHoldsEveryIpv6AddressAndNothingOutsideIt()
+    {
+        var prefix = EndpointPrefix.Empty.Widen(IPAddress.Parse("fd00:198:18::10")).Widen(IPAddress.Parse("fd00:198:18::1:20"));
+        Assert.Equal(IPAddress.Parse("fd00:198:18::").GetAddressBytes(), ((ReadOnlySpan<byte>)prefix.V6Net).ToArray());
+        Assert.Equal(IPAddress.Parse("ffff:ffff:ffff:ffff:ffff:ffff:fffe::").GetAddressBytes(), ((ReadOnlySpan<byte>)prefix.V6Mask).ToArray());
+        Assert.True(prefix.Covers(IPAddress.Parse("fd00:198:18::1:ffff")));
+        Assert.False(prefix.Covers(IPAddress.Parse("fd00:198:18::2:0")));
+        Assert.False(prefix.Covers(IPAddress.Parse("fd00:198:19::10")));
+        Assert.False(prefix.Covers(IPAddress.Parse("198.18.0.10")));
+    }
+
+    [Fact]
+    public void AnEmptyPrefixCoversNoEndpointAndAZeroOneCoversEverything()
+    {
+        Assert.False(EndpointPrefix.Empty.Covers(IPAddress.Parse("198.18.0.10")));
+        Assert.False(EndpointPrefix.Empty.Covers(IPAddress.Parse("fd00:198:18::10")));
+        // What a never-written map holds: the program then asks the endpoints_by_ip map for every address.
+        Assert.True(default(EndpointPrefix).Covers(IPAddress.Parse("198.51.100.7")));
+        Assert.True(default(EndpointPrefix).Covers(IPAddress.Parse("2001:db8::7")));
+    }
 }

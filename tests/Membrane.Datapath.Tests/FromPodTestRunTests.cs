@@ -240,6 +240,58 @@ public sealed class FromPodTestRunTests : IDisposable
     }
 
     [SkippableFact]
+    public void AnEndpointWhoseSlotAnotherEndpointHoldsIsFoundInTheHash()
+    {
+        // ifindex 65,537 shares slot 1 with the loopback's endpoint: whoever came first keeps it.
+        const int Collider = 65_537;
+        Assert.True(_datapath.DeleteEndpoint(LoopbackIfindex));
+        Assert.Equal(0u, _datapath.EndpointSlots[LoopbackIfindex].Ifindex);
+        _datapath.UpsertEndpoint(Entry(Collider, Ipv4Address.Parse("198.18.0.30"), Ipv6Address.Parse("fd00:198:18::30"),
+            MacAddress.Parse("02:00:00:00:00:30"), MacAddress.Parse("02:00:00:00:01:30")));
+        _datapath.UpsertEndpoint(Entry(LoopbackIfindex, Source4, Source6, SourceMac, SourceHostMac));
+        Assert.Equal((uint)Collider, _datapath.EndpointSlots[LoopbackIfindex].Ifindex);
+
+        Assert.Equal(DatapathObjects.TcActRedirect, Run(Udp4(Source4, Destination4, SourceMac)).Verdict);
+
+        // The holder goes: its slot is emptied, the other endpoint is still found, and claims the slot when written again.
+        Assert.True(_datapath.DeleteEndpoint(Collider));
+        Assert.Equal(0u, _datapath.EndpointSlots[LoopbackIfindex].Ifindex);
+        Assert.Equal(DatapathObjects.TcActRedirect, Run(Udp4(Source4, Destination4, SourceMac)).Verdict);
+        _datapath.UpsertEndpoint(Entry(LoopbackIfindex, Source4, Source6, SourceMac, SourceHostMac) with { EgressPolicy = true });
+        Assert.Equal((uint)LoopbackIfindex, _datapath.EndpointSlots[LoopbackIfindex].Ifindex);
+        Assert.Equal(EndpointFlags.EgressPolicy, _datapath.EndpointSlots[LoopbackIfindex].Flags & EndpointFlags.EgressPolicy);
+    }
+
+    [SkippableFact]
+    public void ADeletedEndpointsSlotIsEmptiedSoItsDeviceStopsForwarding()
+    {
+        Assert.Equal((uint)LoopbackIfindex, _datapath.EndpointSlots[LoopbackIfindex].Ifindex);
+        Assert.True(_datapath.DeleteEndpoint(LoopbackIfindex));
+        Assert.Equal(0u, _datapath.EndpointSlots[LoopbackIfindex].Ifindex);
+        Assert.Equal(DatapathObjects.TcActShot, Run(Udp4(Source4, Destination4, SourceMac)).Verdict);
+    }
+
+    [SkippableTheory]
+    [InlineData(4)]
+    [InlineData(6)]
+    public void AnEndpointFarFromTheOthersIsStillDeliveredLocally(int family)
+    {
+        // The endpoint prefix held 198.18.0.0/27 and fd00:198:18::/122; writing this endpoint widens it first.
+        var far4 = Ipv4Address.Parse("198.19.200.1");
+        var far6 = Ipv6Address.Parse("fd00:198:18:ffff::1");
+        var farMac = MacAddress.Parse("02:00:00:00:00:40");
+        _datapath.UpsertEndpoint(Entry(4343, far4, far6, farMac, MacAddress.Parse("02:00:00:00:01:40")));
+        var prefix = _datapath.EndpointPrefixes[0];
+        Assert.True(prefix.Covers(IPAddress.Parse("198.18.0.10")) && prefix.Covers(IPAddress.Parse("198.19.200.1")));
+        Assert.False(prefix.Covers(IPAddress.Parse("198.51.100.7")));
+
+        var packet = family == 4 ? Udp4(Source4, far4, SourceMac) : Tcp6(Source6, far6, SourceMac);
+        var (verdict, output) = Run(packet);
+        Assert.Equal(DatapathObjects.TcActRedirect, verdict);
+        Assert.Equal(farMac, MacAddress.Read(output));
+    }
+
+    [SkippableFact]
     public void AnArpRequestForTheGatewayIsAnsweredInPlaceWithTheHostSideMac()
     {
         var (verdict, output) = Run(Arp(SourceMac, Source4));
