@@ -87,8 +87,13 @@ struct {
 /* The longest prefix of each family that holds every local endpoint's address: an address
  * outside it cannot be a local endpoint's, so most traffic to other nodes and the world is
  * told so without the endpoints_by_ip lookup (~20 ns). The agent widens it before it writes an
- * endpoint and narrows it after it removed one (Datapath.UpsertEndpoint), so it never leaves
- * out an endpoint the program can find. All zero (never written) covers everything. */
+ * endpoint (Datapath.UpsertEndpoint) and never narrows it, so it never leaves out an endpoint
+ * the program can find. All zero (never written) covers everything.
+ * The agent rewrites the value in place while packets read it, so a packet may see a mix of
+ * old and new bytes. An address is inside when it differs from the network only outside the
+ * mask, and a widening is written as two updates: the narrower mask over the old network,
+ * then the new network. Every mix of bytes either update leaves still holds every endpoint
+ * that was there before. */
 struct endpoint_prefix {
 	__be32 v4_net;
 	__be32 v4_mask;
@@ -119,7 +124,7 @@ static __always_inline struct endpoint_info *endpoint_by_ipv4(__be32 addr)
 	__u32 zero = 0;
 	struct endpoint_prefix *p = bpf_map_lookup_elem(&endpoint_prefix, &zero);
 
-	if (p && (addr & p->v4_mask) != p->v4_net)
+	if (p && ((addr ^ p->v4_net) & p->v4_mask))
 		return NULL;
 	return bpf_map_lookup_elem(&endpoints_by_ip, &key);
 }
@@ -130,8 +135,8 @@ static __always_inline struct endpoint_info *endpoint_by_ipv6(const __be32 *addr
 	__u32 zero = 0;
 	struct endpoint_prefix *p = bpf_map_lookup_elem(&endpoint_prefix, &zero);
 
-	if (p && ((addr[0] & p->v6_mask[0]) != p->v6_net[0] || (addr[1] & p->v6_mask[1]) != p->v6_net[1] ||
-		  (addr[2] & p->v6_mask[2]) != p->v6_net[2] || (addr[3] & p->v6_mask[3]) != p->v6_net[3]))
+	if (p && (((addr[0] ^ p->v6_net[0]) & p->v6_mask[0]) | ((addr[1] ^ p->v6_net[1]) & p->v6_mask[1]) |
+		  ((addr[2] ^ p->v6_net[2]) & p->v6_mask[2]) | ((addr[3] ^ p->v6_net[3]) & p->v6_mask[3])))
 		return NULL;
 	return bpf_map_lookup_elem(&endpoints_by_ip, &key);
 }

@@ -28,7 +28,12 @@ public sealed partial class Datapath
             var uncovered = entry.Addresses.Where(a => !prefix.Covers(a)).ToArray();
             if (uncovered.Length > 0)
             {
-                EndpointPrefixes.Update(0, uncovered.Aggregate(prefix, (current, address) => current.Widen(address)));
+                // The masks first, over the old networks, then the networks: whatever mix of old
+                // and new bytes a packet reads meanwhile still holds every endpoint already written
+                // (bpf/lib/endpoint.h, endpoint_prefix).
+                var widened = uncovered.Aggregate(prefix, (current, address) => current.Widen(address));
+                EndpointPrefixes.Update(0, widened.WithNetworksOf(prefix));
+                EndpointPrefixes.Update(0, widened);
             }
             foreach (var address in entry.Addresses)
             {

@@ -166,16 +166,25 @@ public struct EndpointPrefix
         }
     }
 
-    /// <summary>True when <paramref name="address"/> lies inside the prefix of its family.</summary>
+    /// <summary>True when <paramref name="address"/> lies inside the prefix of its family: it differs from the network only outside the mask (as the program tests it).</summary>
     public readonly bool Covers(IPAddress address)
     {
         if (Is4(address))
         {
             var x = BinaryPrimitives.ReadUInt32BigEndian(address.GetAddressBytes());
-            return (x & BinaryPrimitives.ReadUInt32BigEndian(V4Mask)) == BinaryPrimitives.ReadUInt32BigEndian(V4Net);
+            return ((x ^ BinaryPrimitives.ReadUInt32BigEndian(V4Net)) & BinaryPrimitives.ReadUInt32BigEndian(V4Mask)) == 0;
         }
         var y = BinaryPrimitives.ReadUInt128BigEndian(address.GetAddressBytes());
-        return (y & BinaryPrimitives.ReadUInt128BigEndian(V6Mask)) == BinaryPrimitives.ReadUInt128BigEndian(V6Net);
+        return ((y ^ BinaryPrimitives.ReadUInt128BigEndian(V6Net)) & BinaryPrimitives.ReadUInt128BigEndian(V6Mask)) == 0;
+    }
+
+    /// <summary>This prefix's masks with the networks of <paramref name="other"/>.</summary>
+    public readonly EndpointPrefix WithNetworksOf(EndpointPrefix other)
+    {
+        var result = this;
+        result.V4Net = other.V4Net;
+        result.V6Net = other.V6Net;
+        return result;
     }
 
     /// <summary>This prefix, widened where needed so that it holds <paramref name="address"/> too.</summary>

@@ -188,4 +188,37 @@ public sealed class EndpointModelTests
         Assert.True(default(EndpointPrefix).Covers(IPAddress.Parse("198.51.100.7")));
         Assert.True(default(EndpointPrefix).Covers(IPAddress.Parse("2001:db8::7")));
     }
+
+    [Theory]
+    [InlineData("198.19.0.10", "198.19.0.20", "198.18.0.5")]
+    [InlineData("fd00:198:18:ffff::10", "fd00:198:18:ffff::20", "fd00:198:18::1")]
+    public void EveryMixOfOldAndNewBytesAWideningPassesThroughHoldsTheEndpointsAlreadyThere(string a, string b, string added)
+    {
+        // The program reads endpoint_prefix while the agent rewrites it in place, so it may see
+        // any mix of the bytes before and after an update. Widening is two updates (the masks over
+        // the old networks, then the networks): every mix along the way must hold a and b.
+        var old = EndpointPrefix.Empty.Widen(IPAddress.Parse(a)).Widen(IPAddress.Parse(b));
+        var final = old.Widen(IPAddress.Parse(added));
+        var middle = final.WithNetworksOf(old);
+        var random = new Random(5);
+        foreach (var (from, to) in new[] { (old, middle), (middle, final) })
+        {
+            var x = MemoryMarshal.AsBytes(new ReadOnlySpan<EndpointPrefix>(in from)).ToArray();
+            var y = MemoryMarshal.AsBytes(new ReadOnlySpan<EndpointPrefix>(in to)).ToArray();
+            for (var trial = 0; trial < 20_000; trial++)
+            {
+                var mixed = new byte[x.Length];
+                for (var i = 0; i < mixed.Length; i++)
+                {
+                    mixed[i] = random.Next(2) == 0 ? x[i] : y[i];
+                }
+                var seen = MemoryMarshal.Read<EndpointPrefix>(mixed);
+                Assert.True(seen.Covers(IPAddress.Parse(a)) && seen.Covers(IPAddress.Parse(b)),
+                    $"a reader seeing {Convert.ToHexString(mixed)} would miss an existing endpoint");
+            }
+        }
+        Assert.True(final.Covers(IPAddress.Parse(added)));
+        // Updating in one step instead would not be safe: the new network under the old mask misses them.
+        Assert.False(old.WithNetworksOf(final).Covers(IPAddress.Parse(a)) && old.WithNetworksOf(final).Covers(IPAddress.Parse(b)));
+    }
 }
