@@ -66,7 +66,10 @@ struct {
  * and every packet a pod sends starts with this lookup. Interface indexes grow by one per
  * device created in the node's namespace, so two live endpoints share a slot only 65,536
  * devices apart; the later one is found in the hash. The agent writes a slot after the hash
- * entry and empties it before removing the hash entry (Datapath.UpsertEndpoint). */
+ * entry and empties it before removing the hash entry (Datapath.UpsertEndpoint). A new slot is
+ * written while its device is still down; a live endpoint's slot changes in place (identity,
+ * policy flags), which a packet sees field by field, each an aligned 32-bit word, as if it had
+ * come just before or just after that field's change. */
 #define ENDPOINT_SLOTS 65536
 
 struct {
