@@ -23,6 +23,8 @@ public sealed class FrameCorpus
         TotalBytes = total;
     }
 
+    // Inlined, so that reaching frame i costs Membrane's loops no more than PacketDotNet's array load.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<byte> Frame(int i) => Bytes.AsSpan(Offsets[i], Lengths[i]);
 
     public static string DefaultPath =>

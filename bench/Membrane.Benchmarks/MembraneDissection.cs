@@ -5,10 +5,21 @@ namespace Membrane.Benchmarks;
 /// <summary>Membrane's side of "full dissection": walk every layer (tunnels included) and read its header fields.</summary>
 public static class MembraneDissection
 {
-    public static long AllFields(ReadOnlySpan<byte> frame)
+    /// <summary>
+    /// Options that decode what PacketDotNet 1.4.8 decodes: VXLAN on its IANA port 4789 only (not Linux's
+    /// 8472), no Geneve, no datagram quoted by an ICMP error.
+    /// </summary>
+    public static readonly DissectorOptions PacketDotNetHeaders = new()
+    {
+        VxlanPorts = new PortSet(TunnelPorts.Vxlan),
+        GenevePorts = PortSet.Empty,
+        FollowIcmpErrors = false,
+    };
+
+    public static long AllFields(ReadOnlySpan<byte> frame, DissectorOptions? options = null)
     {
         long acc = 0;
-        var d = new PacketDissector(frame);
+        var d = new PacketDissector(frame, LinkType.Ethernet, options);
         while (d.TryNext(out var layer))
         {
             switch (layer.Kind)

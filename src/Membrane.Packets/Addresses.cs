@@ -168,6 +168,7 @@ public readonly struct Ipv6Address : IEquatable<Ipv6Address>
 
     public bool Equals(Ipv6Address other) => High == other.High && Low == other.Low;
     public override bool Equals(object? obj) => obj is Ipv6Address a && Equals(a);
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public override int GetHashCode() => HashCode.Combine(High, Low);
     public static bool operator ==(Ipv6Address a, Ipv6Address b) => a.Equals(b);
     public static bool operator !=(Ipv6Address a, Ipv6Address b) => !a.Equals(b);

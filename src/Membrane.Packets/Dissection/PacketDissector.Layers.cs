@@ -189,7 +189,7 @@ public ref partial struct PacketDissector
         _networkOffset = _offset;
         _offset += hl;
         // AH may follow IPv4 too; its chain starts here, not in an outer IPv6 header's.
-        _chain = new Ipv6ChainState(_options.MaxExtensionHeaders);
+        _chainStarts = true;
         if ((BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(6)) & 0x3FFF) != 0)
         {
             // MF set or a non-zero offset: the walk does not reassemble, so a fragment's bytes (even the
@@ -229,7 +229,7 @@ public ref partial struct PacketDissector
         _end = _offset + region;
         _networkOffset = _offset;
         _offset += Ipv6Header.Length;
-        _chain = new Ipv6ChainState(_options.MaxExtensionHeaders);
+        _chainStarts = true;
         DispatchIpProtocol(fixedPart[6], ipv6: true);
         return true;
     }
@@ -238,6 +238,12 @@ public ref partial struct PacketDissector
     {
         byte type = _nextHeader;
         var kind = Ipv6ExtensionHeader.KindOf(type);
+        if (_chainStarts)
+        {
+            // The first extension header after this IP header (most packets have none: no chain to set up).
+            _chain = new Ipv6ChainState(_options.MaxExtensionHeaders);
+            _chainStarts = false;
+        }
         var reason = _chain.Enter(type);
         if (reason != ParseErrorReason.None)
         {

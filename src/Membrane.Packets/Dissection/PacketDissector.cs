@@ -27,6 +27,7 @@ public ref partial struct PacketDissector
     private byte _nextHeader;
     private bool _ipInIp;
     private Ipv6ChainState _chain;
+    private bool _chainStarts;
     private ParseError _error;
     private Layer _current;
     private bool _done;
@@ -43,7 +44,8 @@ public ref partial struct PacketDissector
         _networkOffset = -1;
         _nextHeader = 0;
         _ipInIp = false;
-        _chain = new Ipv6ChainState(_options.MaxExtensionHeaders);
+        _chain = default;
+        _chainStarts = true;
         _error = default;
         _current = default;
         _done = false;

@@ -18,6 +18,7 @@ public readonly ref struct UdpHeader
         TryRead(data, allowTruncated: false, out header, out error);
 
     /// <summary>As <see cref="TryRead(ReadOnlySpan{byte}, out UdpHeader, out ParseError)"/>; <paramref name="allowTruncated"/> accepts a datagram cut short by the capture.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static bool TryRead(ReadOnlySpan<byte> data, bool allowTruncated, out UdpHeader header, out ParseError error)
     {
         header = default;
