@@ -40,9 +40,10 @@ public sealed partial class Datapath
                 EndpointsByIp.Update(EndpointIpKey.For(address), info);
             }
             Endpoints.Update((uint)entry.Ifindex, info);
+            // An array has every slot: it is free, ours already, or held by an endpoint that may be gone.
             var slot = SlotOf(entry.Ifindex);
-            if (!EndpointSlots.TryLookup(slot, out var holder) || holder.Ifindex == 0 || holder.Ifindex == info.Ifindex
-                || !Endpoints.TryLookup(holder.Ifindex, out _))
+            var holder = EndpointSlots[slot].Ifindex;
+            if (holder == 0 || holder == info.Ifindex || !Endpoints.TryLookup(holder, out _))
             {
                 EndpointSlots.Update(slot, info);
             }
@@ -71,7 +72,7 @@ public sealed partial class Datapath
                 return false;
             }
             var slot = SlotOf(ifindex);
-            if (EndpointSlots.TryLookup(slot, out var holder) && holder.Ifindex == (uint)ifindex)
+            if (EndpointSlots[slot].Ifindex == (uint)ifindex)
             {
                 EndpointSlots.Update(slot, default);
             }

@@ -392,16 +392,9 @@ internal sealed class PolicyDifferentialScenario
                 key.Direction == TrafficDirection.Ingress ? PolicyDirection.Ingress : PolicyDirection.Egress,
                 key.Identity, key.Protocol, key.Ports.First, key.Ports.Last, action == PolicyMapAction.Deny, rule++));
         }
-        ingress = Enforced(map, TrafficDirection.Ingress);
-        egress = Enforced(map, TrafficDirection.Egress);
+        ingress = map.IsEnforced(TrafficDirection.Ingress);
+        egress = map.IsEnforced(TrafficDirection.Egress);
         return entries;
-    }
-
-    private static bool Enforced(EndpointPolicyMap map, TrafficDirection direction)
-    {
-        var entries = map.Entries.Where(e => e.Key.Direction == direction).ToList();
-        var wildcard = new PolicyMapKey(0, IpProtocol.Any, PortRange.All, direction);
-        return !(entries.Count == 1 && entries[0].Key == wildcard && entries[0].Value == PolicyMapAction.Allow);
     }
 
     private static PolicyPeer PeerOf(DiffPeer peer, int family) => peer.Kind switch

@@ -654,16 +654,9 @@ public sealed class PolicyManager
                 key.Direction == TrafficDirection.Ingress ? Datapath.Policy.PolicyDirection.Ingress : Datapath.Policy.PolicyDirection.Egress,
                 key.Identity, key.Protocol, key.Ports.First, key.Ports.Last, action == PolicyMapAction.Deny, RuleOf(specs, key, action)));
         }
-        ingress = Enforced(map, TrafficDirection.Ingress);
-        egress = Enforced(map, TrafficDirection.Egress);
+        ingress = map.IsEnforced(TrafficDirection.Ingress);
+        egress = map.IsEnforced(TrafficDirection.Egress);
         return entries;
-    }
-
-    private static bool Enforced(EndpointPolicyMap map, TrafficDirection direction)
-    {
-        var entries = map.Entries.Where(e => e.Key.Direction == direction).ToList();
-        var wildcard = new PolicyMapKey(0, IpProtocol.Any, PortRange.All, direction);
-        return !(entries.Count == 1 && entries[0].Key == wildcard && entries[0].Value == PolicyMapAction.Allow);
     }
 
     /// <summary>The rule that made an entry (the first in policy order); 0 for the agent's own (the wildcard of an unenforced direction).</summary>

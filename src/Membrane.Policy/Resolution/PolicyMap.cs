@@ -78,6 +78,17 @@ public sealed class EndpointPolicyMap : IEquatable<EndpointPolicyMap>
         return allow is null ? PolicyMapAction.Deny : PolicyMapAction.Allow;
     }
 
+    /// <summary>
+    /// True when the datapath must enforce <paramref name="direction"/> (default deny): anything but the
+    /// single allow-everything entry that the resolver gives a direction no policy selects.
+    /// </summary>
+    public bool IsEnforced(TrafficDirection direction)
+    {
+        var wildcard = new PolicyMapKey(0, IpProtocol.Any, PortRange.All, direction);
+        var entries = Entries.Where(e => e.Key.Direction == direction).Take(2).ToList();
+        return !(entries.Count == 1 && entries[0].Key == wildcard && entries[0].Value == PolicyMapAction.Allow);
+    }
+
     public bool Equals(EndpointPolicyMap? other) =>
         other is not null && other.Entries.Count == Entries.Count
         && Entries.All(e => other.Entries.TryGetValue(e.Key, out var a) && a == e.Value);
