@@ -1,6 +1,7 @@
 using System.Net;
 using Membrane.Agent.Conntrack;
 using Membrane.Agent.Ipam;
+using Membrane.Datapath;
 
 namespace Membrane.Agent;
 
@@ -47,6 +48,13 @@ public sealed record AgentOptions
 
     /// <summary>The largest <see cref="FlowBufferSize"/> (about 200 MiB of flows).</summary>
     public const int MaxFlowBufferSize = 1 << 20;
+
+    /// <summary>
+    /// The GSO/GRO limit of both ends of every new pod veth (--pod-gso-max-size): above 65,536
+    /// bytes, BIG TCP. Traffic leaving the node through a device with a smaller limit is
+    /// segmented by the kernel before that device.
+    /// </summary>
+    public int PodGsoMaxSize { get; init; } = EndpointPlumber.DefaultGsoMaxSize;
 
     /// <summary>Where Prometheus scrapes GET /metrics (--metrics-listen ADDRESS:PORT); null: no metrics listener.</summary>
     public IPEndPoint? MetricsListen { get; init; }
@@ -107,6 +115,10 @@ public sealed record AgentOptions
         if (FlowBufferSize is < 1 or > MaxFlowBufferSize)
         {
             throw new ArgumentException($"failed to start the agent: --flow-buffer-size {FlowBufferSize} is not between 1 and {MaxFlowBufferSize}");
+        }
+        if (PodGsoMaxSize is < EndpointPlumber.LegacyGsoMaxSize or > EndpointPlumber.MaxGsoMaxSize)
+        {
+            throw new ArgumentException($"failed to start the agent: --pod-gso-max-size {PodGsoMaxSize} is not between {EndpointPlumber.LegacyGsoMaxSize} (no BIG TCP) and {EndpointPlumber.MaxGsoMaxSize}");
         }
         Conntrack.Validate();
     }

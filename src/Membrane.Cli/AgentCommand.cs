@@ -45,11 +45,16 @@ internal static class AgentCommand
         {
             Description = "Serve Prometheus metrics at http://ADDRESS:PORT/metrics (e.g. 127.0.0.1:9962); off when not given",
         };
+        var podGsoMaxSize = new Option<int>("--pod-gso-max-size")
+        {
+            Description = $"Largest GSO/GRO packet of pod veths in bytes, {Datapath.EndpointPlumber.LegacyGsoMaxSize} (no BIG TCP) to {Datapath.EndpointPlumber.MaxGsoMaxSize}; applies to pods added afterwards",
+            DefaultValueFactory = _ => Datapath.EndpointPlumber.DefaultGsoMaxSize,
+        };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least severe log level written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
         var command = new Command("agent", "Run the node agent: IPAM, endpoints, datapath and the API (foreground)")
         {
-            stateDir, socket, podCidr, nodeName, bpfRoot, ctMaxEntries, ctTcpSyn, ctTcpEstablished, ctTcpClose, ctOther, ctGcInterval, allowLocalhost, flowBufferSize, monitorAggregation, metricsListen, logLevel,
+            stateDir, socket, podCidr, nodeName, bpfRoot, ctMaxEntries, ctTcpSyn, ctTcpEstablished, ctTcpClose, ctOther, ctGcInterval, allowLocalhost, flowBufferSize, monitorAggregation, metricsListen, podGsoMaxSize, logLevel,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -73,6 +78,7 @@ internal static class AgentCommand
                     NodeName = parse.GetValue(nodeName)!,
                     AllowLocalhost = parse.GetValue(allowLocalhost),
                     FlowBufferSize = parse.GetValue(flowBufferSize),
+                    PodGsoMaxSize = parse.GetValue(podGsoMaxSize),
                     MetricsListen = parse.GetValue(metricsListen) is { } listen ? AgentOptions.ParseListen(listen) : null,
                     Conntrack = ConntrackSettings.FromFlags(parse.GetValue(ctMaxEntries), parse.GetValue(ctTcpSyn), parse.GetValue(ctTcpEstablished),
                         parse.GetValue(ctTcpClose), parse.GetValue(ctOther), parse.GetValue(ctGcInterval)),
@@ -87,7 +93,7 @@ internal static class AgentCommand
             try
             {
                 using var datapath = KernelEndpointDatapath.Open(options.NodeName, options.PodCidrs, parse.GetValue(bpfRoot), options.Conntrack,
-                    Enum.Parse<Datapath.MonitorAggregation>(parse.GetValue(monitorAggregation)!, ignoreCase: true));
+                    Enum.Parse<Datapath.MonitorAggregation>(parse.GetValue(monitorAggregation)!, ignoreCase: true), options.PodGsoMaxSize);
                 log.LogInformation("datapath: {Description}, pinned at {Pins}", datapath.Description, datapath.PinPath);
                 if (datapath.ConntrackMaxEntries != options.Conntrack.MaxEntries)
                 {

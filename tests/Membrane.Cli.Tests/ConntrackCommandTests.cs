@@ -193,6 +193,19 @@ public sealed class ConntrackCommandTests : IAsyncLifetime
         Assert.False(Directory.Exists(state));
     }
 
+    [Theory]
+    [InlineData("65535")]
+    [InlineData("524281")]
+    public void TheAgentRejectsAPodGsoMaxSizeOutsideTheKernelsRange(string value)
+    {
+        var state = Path.Combine(_dir, "never");
+        var (code, _, stderr) = Tools.Run("dotnet", [Path.Combine(AppContext.BaseDirectory, "membrane.dll"), "agent",
+            "--state-dir", state, "--socket", Path.Combine(_dir, "never.sock"), "--pod-cidr", "198.18.0.0/24", "--pod-gso-max-size", value]);
+        Assert.Equal(2, code);
+        Assert.Equal($"error: failed to start the agent: --pod-gso-max-size {value} is not between 65536 (no BIG TCP) and 524280", stderr.Trim());
+        Assert.False(Directory.Exists(state));
+    }
+
     /// <summary>An agent without endpoints: only the conntrack routes matter here.</summary>
     private sealed class NoEndpoints : IEndpointDatapath
     {

@@ -321,6 +321,52 @@ public class DissectorTests
         Assert.Equal(ChecksumStatus.Good, layers[2].VerifyChecksum(padded));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ZeroLengthFieldOfAGsoPacketMeansEverythingCaptured(bool ipv6)
+    {
+        // BIG TCP: a GSO packet longer than 65,535 bytes carries IPv4 total length 0 or IPv6
+        // payload length 0 (as TSO captures do); its datagram is everything captured.
+        var frame = SampleFrames.Make((ref PacketBuilder b) =>
+        {
+            b.Ethernet(SampleFrames.MacB, SampleFrames.MacA);
+            if (ipv6)
+            {
+                b.Ipv6(SampleFrames.Pod6a, SampleFrames.Pod6b);
+            }
+            else
+            {
+                b.Ipv4(SampleFrames.Pod1, SampleFrames.Pod2);
+            }
+            b.Tcp(1000, 2000);
+            b.Payload(new byte[300]);
+        });
+        frame[14 + (ipv6 ? 4 : 2)] = 0;
+        frame[14 + (ipv6 ? 5 : 3)] = 0;
+
+        var layers = Walk(frame, out var error);
+        Assert.False(error.IsError, error.Message);
+        Assert.Equal([LayerKind.Ethernet, ipv6 ? LayerKind.IPv6 : LayerKind.IPv4, LayerKind.Tcp, LayerKind.Payload], Kinds(layers));
+        Assert.Equal(300, layers[3].Length);
+        Assert.True(FlowKeyExtractor.TryExtract(frame, out var key));
+        Assert.Equal((1000, 2000), (key.Outer.SourcePort, key.Outer.DestinationPort));
+    }
+
+    [Fact]
+    public void ZeroPayloadLengthBeforeNoNextHeaderIsEmpty()
+    {
+        var frame = SampleFrames.Make((ref PacketBuilder b) =>
+        {
+            b.Ethernet(SampleFrames.MacB, SampleFrames.MacA);
+            b.Ipv6(SampleFrames.Pod6a, SampleFrames.Pod6b, nextHeader: IpProtocols.NoNextHeader);
+        });
+        var padded = frame.Concat(new byte[8]).ToArray();
+        var layers = Walk(padded, out var error);
+        Assert.False(error.IsError, error.Message);
+        Assert.Equal(padded.Length - 8, layers[1].End);
+    }
+
     [Fact]
     public void TotalLengthBeyondCaptureIsAnErrorUnlessTruncationIsAllowed()
     {

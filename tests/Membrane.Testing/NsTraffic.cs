@@ -71,6 +71,38 @@ public static class NsTraffic
     }
 
     /// <summary>
+    /// Streams <paramref name="bytes"/> bytes of pseudo-random data from client to server over one
+    /// TCP connection; true when the server read exactly those bytes before the client's FIN.
+    /// </summary>
+    public static async Task<bool> TcpBulk(NetNsFixture client, NetNsFixture server, IPAddress serverAddress, int bytes)
+    {
+        var data = new byte[bytes];
+        new Random(bytes).NextBytes(data);
+        using var listener = server.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
+        listener.Bind(new IPEndPoint(serverAddress, 0));
+        listener.Listen();
+        using var socket = client.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var accept = listener.AcceptAsync(timeout.Token).AsTask();
+        await socket.ConnectAsync(listener.LocalEndPoint!, timeout.Token);
+        using var accepted = await accept;
+        var receive = Task.Run(async () =>
+        {
+            var received = new byte[bytes + 1];
+            var n = 0;
+            int r;
+            while ((r = await accepted.ReceiveAsync(received.AsMemory(n), timeout.Token)) > 0 && n + r <= bytes)
+            {
+                n += r;
+            }
+            return n == bytes && r == 0 && received.AsSpan(0, n).SequenceEqual(data);
+        });
+        await socket.SendAsync(data, timeout.Token);
+        socket.Shutdown(SocketShutdown.Send);
+        return await receive;
+    }
+
+    /// <summary>
     /// One UDP datagram from client to server (optionally from <paramref name="clientAddress"/>);
     /// returns what arrived, or null when nothing did within <paramref name="waitMs"/>.
     /// </summary>

@@ -31,10 +31,11 @@ public sealed partial class KernelEndpointDatapath : IEndpointDatapath, IDisposa
     /// Loads (or adopts) the datapath for <paramref name="nodeName"/> and prepares the node:
     /// unreachable routes for the pod CIDRs, forwarding on. <paramref name="conntrack"/> sizes
     /// the conntrack tables of a new datapath and sets the lifetimes of any;
-    /// <paramref name="monitorAggregation"/> says which forwarded packets are traced.
+    /// <paramref name="monitorAggregation"/> says which forwarded packets are traced;
+    /// <paramref name="podGsoMaxSize"/> is the GSO/GRO limit of new pod veths (BIG TCP above 65,536).
     /// </summary>
     public static KernelEndpointDatapath Open(string nodeName, IReadOnlyList<IPNetwork> podCidrs, string? pinRoot = null, ConntrackSettings? conntrack = null,
-        Datapath.MonitorAggregation monitorAggregation = Datapath.MonitorAggregation.Medium)
+        Datapath.MonitorAggregation monitorAggregation = Datapath.MonitorAggregation.Medium, int podGsoMaxSize = EndpointPlumber.DefaultGsoMaxSize)
     {
         conntrack ??= new ConntrackSettings();
         var options = new DatapathOptions
@@ -57,7 +58,7 @@ public sealed partial class KernelEndpointDatapath : IEndpointDatapath, IDisposa
         EndpointPlumber? plumber = null;
         try
         {
-            plumber = new EndpointPlumber(datapath);
+            plumber = new EndpointPlumber(datapath, gsoMaxSize: podGsoMaxSize);
             plumber.PrepareNode(podCidrs);
             return new KernelEndpointDatapath(datapath, plumber);
         }
@@ -71,7 +72,7 @@ public sealed partial class KernelEndpointDatapath : IEndpointDatapath, IDisposa
 
     /// <inheritdoc/>
     public string Description =>
-        $"tcx programs {Datapath.Datapath.ProgramName} (ingress) and {Datapath.Datapath.ToPodProgramName} (egress) ({(_datapath.Adopted ? "adopted from pinned state" : "loaded")}{(_datapath.IsStale ? ", pinned program differs from bin/bpf: restart pods to update" : "")})";
+        $"tcx programs {Datapath.Datapath.ProgramName} (ingress) and {Datapath.Datapath.ToPodProgramName} (egress) ({(_datapath.Adopted ? "adopted from pinned state" : "loaded")}{(_datapath.IsStale ? ", pinned program differs from bin/bpf: restart pods to update" : "")}); pod veths: GSO/GRO up to {_plumber.GsoMaxSize} bytes{(_plumber.GsoMaxSize > EndpointPlumber.LegacyGsoMaxSize ? " (BIG TCP)" : "")}";
 
     /// <inheritdoc/>
     public string PinPath => _datapath.PinDirectory;

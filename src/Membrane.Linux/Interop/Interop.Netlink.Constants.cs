@@ -134,6 +134,11 @@ internal static class Netlink
     internal const ushort IFLA_EXT_MASK = 29;
     internal const ushort IFLA_CARRIER = 33;
     internal const ushort IFLA_LINK_NETNSID = 37;
+    internal const ushort IFLA_GSO_MAX_SIZE = 41;
+    internal const ushort IFLA_GRO_MAX_SIZE = 58;
+    // Linux 6.3 (BIG TCP for IPv4); older kernels skip attribute types they do not know.
+    internal const ushort IFLA_GSO_IPV4_MAX_SIZE = 63;
+    internal const ushort IFLA_GRO_IPV4_MAX_SIZE = 64;
 
     internal const ushort IFLA_INFO_KIND = 1;
     internal const ushort IFLA_INFO_DATA = 2;

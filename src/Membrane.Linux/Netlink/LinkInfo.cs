@@ -80,6 +80,18 @@ public sealed record LinkInfo(
     /// </summary>
     public ushort HardwareType { get; init; }
 
+    /// <summary>The largest GSO packet the stack builds for this link (IPv6, and IPv4 before Linux 6.3); 0 when not reported.</summary>
+    public int GsoMaxSize { get; init; }
+
+    /// <summary>The largest packet GRO builds on this link (IPv6, and IPv4 before Linux 6.3); 0 when not reported.</summary>
+    public int GroMaxSize { get; init; }
+
+    /// <summary>The largest IPv4 GSO packet (Linux 6.3+; above 65,536 bytes is BIG TCP); 0 when not reported.</summary>
+    public int GsoIpv4MaxSize { get; init; }
+
+    /// <summary>The largest IPv4 GRO packet (Linux 6.3+); 0 when not reported.</summary>
+    public int GroIpv4MaxSize { get; init; }
+
     /// <summary>True when packets on this link start with an Ethernet header (ARPHRD_ETHER or ARPHRD_LOOPBACK).</summary>
     public bool HasEthernetHeader => HardwareType is 1 or 772;
 }

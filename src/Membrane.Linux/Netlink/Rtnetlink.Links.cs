@@ -15,16 +15,21 @@ public sealed partial class Rtnetlink
     /// Creates a veth pair <paramref name="name"/> ↔ <paramref name="peerName"/> (the kernel
     /// names the peer when null). With <paramref name="peerNamespace"/> the peer is created
     /// straight inside that namespace (IFLA_NET_NS_FD inside VETH_INFO_PEER,
-    /// drivers/net/veth.c veth_newlink), so it never appears here. Returns this end; its
-    /// <see cref="LinkInfo.ParentIndex"/> is the peer's ifindex in the peer's namespace.
+    /// drivers/net/veth.c veth_newlink), so it never appears here. <paramref name="mtu"/> and
+    /// <paramref name="gsoMaxSize"/> (when not 0) are given to both ends in the same request:
+    /// the largest GSO/GRO packet, IPv6 and IPv4 (above 65,536 bytes this is BIG TCP).
+    /// Returns this end; its <see cref="LinkInfo.ParentIndex"/> is the peer's ifindex in the
+    /// peer's namespace.
     /// </summary>
-    public LinkInfo CreateVeth(string name, string? peerName = null, NetNs? peerNamespace = null)
+    public LinkInfo CreateVeth(string name, string? peerName = null, NetNs? peerNamespace = null, int mtu = 0, int gsoMaxSize = 0)
     {
         ValidateInterfaceName(name, nameof(name));
         if (peerName is not null)
         {
             ValidateInterfaceName(peerName, nameof(peerName));
         }
+        ArgumentOutOfRangeException.ThrowIfNegative(mtu);
+        ArgumentOutOfRangeException.ThrowIfNegative(gsoMaxSize);
         var operation = $"create veth {name}";
         var addedRef = false;
         try
@@ -34,6 +39,7 @@ public sealed partial class Rtnetlink
             var msg = new NetlinkMessageBuilder(buffer, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
             msg.AppendHeader(IFINFOMSG_SIZE);
             msg.AddString(IFLA_IFNAME, name);
+            AddLinkSizes(ref msg, mtu, gsoMaxSize);
             var linkInfo = msg.BeginNested(IFLA_LINKINFO);
             msg.AddString(IFLA_INFO_KIND, "veth");
             var data = msg.BeginNested(IFLA_INFO_DATA);
@@ -48,6 +54,7 @@ public sealed partial class Rtnetlink
             {
                 msg.AddU32(IFLA_NET_NS_FD, (uint)peerNamespace.Handle.Fd);
             }
+            AddLinkSizes(ref msg, mtu, gsoMaxSize);
             msg.EndNested(peer);
             msg.EndNested(data);
             msg.EndNested(linkInfo);
@@ -61,6 +68,22 @@ public sealed partial class Rtnetlink
             }
         }
         return GetLink(name);
+    }
+
+    // The attributes net/core/rtnetlink.c rtnl_create_link applies to a new device.
+    private static void AddLinkSizes(ref NetlinkMessageBuilder msg, int mtu, int gsoMaxSize)
+    {
+        if (mtu > 0)
+        {
+            msg.AddU32(IFLA_MTU, (uint)mtu);
+        }
+        if (gsoMaxSize > 0)
+        {
+            msg.AddU32(IFLA_GSO_MAX_SIZE, (uint)gsoMaxSize);
+            msg.AddU32(IFLA_GRO_MAX_SIZE, (uint)gsoMaxSize);
+            msg.AddU32(IFLA_GSO_IPV4_MAX_SIZE, (uint)gsoMaxSize);
+            msg.AddU32(IFLA_GRO_IPV4_MAX_SIZE, (uint)gsoMaxSize);
+        }
     }
 
     /// <summary>Creates a dummy link (drivers/net/dummy.c): a local sink, handy to hold addresses and routes.</summary>
@@ -259,6 +282,7 @@ public sealed partial class Rtnetlink
         PhysicalAddress? mac = null;
         int mtu = 0;
         int? parent = null, master = null, netnsId = null;
+        int gso = 0, gro = 0, gso4 = 0, gro4 = 0;
         var operState = LinkOperationalState.Unknown;
         var attrs = new NetlinkAttributeReader(payload.Slice(IFINFOMSG_SIZE));
         while (attrs.TryRead(out var type, out var value))
@@ -286,6 +310,18 @@ public sealed partial class Rtnetlink
                 case IFLA_LINK_NETNSID:
                     netnsId = (int)ReadU32(value);
                     break;
+                case IFLA_GSO_MAX_SIZE:
+                    gso = (int)ReadU32(value);
+                    break;
+                case IFLA_GRO_MAX_SIZE:
+                    gro = (int)ReadU32(value);
+                    break;
+                case IFLA_GSO_IPV4_MAX_SIZE:
+                    gso4 = (int)ReadU32(value);
+                    break;
+                case IFLA_GRO_IPV4_MAX_SIZE:
+                    gro4 = (int)ReadU32(value);
+                    break;
                 case IFLA_LINKINFO:
                     var info = new NetlinkAttributeReader(value);
                     while (info.TryRead(out var infoType, out var infoValue))
@@ -302,7 +338,14 @@ public sealed partial class Rtnetlink
         {
             return false;
         }
-        link = new LinkInfo(index, name, flags, mtu, mac, kind, parent, master, operState, netnsId) { HardwareType = hardwareType };
+        link = new LinkInfo(index, name, flags, mtu, mac, kind, parent, master, operState, netnsId) 
+        {
+            HardwareType = hardwareType,
+            GsoMaxSize = gso,
+            GroMaxSize = gro,
+            GsoIpv4MaxSize = gso4,
+            GroIpv4MaxSize = gro4,
+        };
         return true;
     }
 }

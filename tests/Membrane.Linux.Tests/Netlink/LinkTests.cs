@@ -43,6 +43,30 @@ public sealed class LinkTests
     }
 
     [SkippableFact]
+    public void VethBornWithMtuAndGsoLimitsOnBothEnds()
+    {
+        Requires.Root();
+        using var leaks = new LeakCheck();
+        using var a = new NetNsFixture("a");
+        using var b = new NetNsFixture("b");
+        var peerName = RunPrefix.Next("p");
+        var before = a.Netlink.CreateVeth(RunPrefix.Next("v"));
+        Assert.Equal(65536, before.GsoMaxSize); // the kernel's own limit, for comparison
+
+        var local = a.Netlink.CreateVeth(RunPrefix.Next("v"), peerName, b.Namespace, mtu: 1400, gsoMaxSize: 196608);
+
+        foreach (var end in new[] { a.Netlink.GetLink(local.Index), b.Netlink.GetLink(peerName) })
+        {
+            Assert.Equal((1400, 196608, 196608), (end.Mtu, end.GsoMaxSize, end.GroMaxSize));
+            // IFLA_GSO_IPV4_MAX_SIZE is Linux 6.3+; the lab kernel is newer.
+            Assert.Equal((196608, 196608), (end.GsoIpv4MaxSize, end.GroIpv4MaxSize));
+        }
+        // iproute2 agrees, seen from inside b.
+        var shown = Tools.Run(Requires.Tool("ip"), ["-n", b.Name, "-d", "link", "show", peerName]);
+        Assert.Contains("gso_max_size 196608", shown.Stdout);
+    }
+
+    [SkippableFact]
     public void VethWithKernelNamedPeerInTheSameNamespace()
     {
         Requires.Root();
