@@ -7,6 +7,7 @@
 # in the same run. One markdown table, also written to bench/results/pod-network.md.
 #   bench/pod-network.sh                 5 s per measurement, throughput median of 3 runs
 #   SECONDS_PER_RUN=10 RUNS=5 bench/pod-network.sh
+#   AGENT_ARGS="--pod-gso-max-size 65536" bench/pod-network.sh    Membrane without BIG TCP
 # Everything carries the prefix mbpn<4 hex> and is removed on exit, also on failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -27,12 +27,15 @@ lab_cleanup() {
 }
 
 # start_agent NODE_NS SOCKET BPF_ROOT POD_CIDR: the agent in NODE_NS, waited for until it answers.
+# AGENT_ARGS adds flags, e.g. AGENT_ARGS="--pod-gso-max-size 65536" (BIG TCP off).
 start_agent() {
     local node=$1 socket=$2 bpf_root=$3 cidr=$4
+    local extra
+    read -r -a extra <<<"${AGENT_ARGS:-}"
     ip netns add "$node"
     ip -n "$node" link set lo up
     nsenter --net="/run/netns/$node" "$root/bin/membrane" agent --state-dir "$tmp/agent" --socket "$socket" \
-        --pod-cidr "$cidr" --node-name "$p" --bpf-root "$bpf_root" 2>"$tmp/agent.log" &
+        --pod-cidr "$cidr" --node-name "$p" --bpf-root "$bpf_root" "${extra[@]}" 2>"$tmp/agent.log" &
     agent_pid=$!
     for _ in $(seq 100); do "$root/bin/membrane" --socket "$socket" status >/dev/null 2>&1 && break; sleep 0.1; done
     "$root/bin/membrane" --socket "$socket" status >/dev/null || { echo "failed to start the agent:" >&2; cat "$tmp/agent.log" >&2; exit 1; }
