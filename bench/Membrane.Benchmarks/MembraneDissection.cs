@@ -14,6 +14,7 @@ public static class MembraneDissection
         VxlanPorts = new PortSet(TunnelPorts.Vxlan),
         GenevePorts = PortSet.Empty,
         FollowIcmpErrors = false,
+        IncludePayload = false,
     };
 
     public static long AllFields(ReadOnlySpan<byte> frame, DissectorOptions? options = null)

@@ -354,6 +354,19 @@ public class DissectorTests
     }
 
     [Fact]
+    public void WithoutPayloadTheWalkEndsAtTheLastHeader()
+    {
+        var frame = Frame("vxlan-4789-inner-tcp");
+        var full = Walk(frame, out _);
+        Assert.Equal(LayerKind.Payload, full[^1].Kind);
+
+        var headers = Walk(frame, out var error, options: new DissectorOptions { IncludePayload = false });
+        Assert.False(error.IsError);
+        Assert.Equal(Kinds(full)[..^1], Kinds(headers));
+        Assert.Equal(LayerKind.Tcp, headers[^1].Kind);
+    }
+
+    [Fact]
     public void ZeroPayloadLengthBeforeNoNextHeaderIsEmpty()
     {
         var frame = SampleFrames.Make((ref PacketBuilder b) =>

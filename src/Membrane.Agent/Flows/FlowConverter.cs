@@ -20,7 +20,7 @@ namespace Membrane.Agent.Flows;
 /// </summary>
 public sealed class FlowConverter(string nodeName, Func<uint, IReadOnlyList<string>?> identityLabels)
 {
-    private static readonly DissectorOptions s_dissect = new() { AllowTruncated = true, FollowIcmpErrors = false };
+    private static readonly DissectorOptions s_dissect = new() { AllowTruncated = true, FollowIcmpErrors = false, IncludePayload = false };
 
     // The upper half of every flow's uuid: this agent run (its start), the lower half the
     // flow's sequence in the buffer. Unique per node, stable across queries.

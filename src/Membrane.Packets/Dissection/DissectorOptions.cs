@@ -62,6 +62,12 @@ public sealed class DissectorOptions
     /// </summary>
     public bool AllowTruncated { get; init; }
 
+    /// <summary>
+    /// End the walk with a <see cref="LayerKind.Payload"/> layer for the bytes after the last header. On by
+    /// default; off, the walk ends at the last header, for a consumer that reads headers only.
+    /// </summary>
+    public bool IncludePayload { get; init; } = true;
+
     /// <summary>Dissect the datagram an ICMP error quotes (its IP header and what fits of its L4 header). On by default.</summary>
     public bool FollowIcmpErrors { get; init; } = true;
 

@@ -28,7 +28,7 @@ public ref partial struct PacketDissector
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ThenPayload()
     {
-        if (_offset < _end)
+        if (_offset < _end && _options.IncludePayload)
         {
             _next = LayerKind.Payload;
         }
