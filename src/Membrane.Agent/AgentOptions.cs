@@ -116,7 +116,7 @@ public sealed record AgentOptions
         {
             throw new ArgumentException($"failed to start the agent: --flow-buffer-size {FlowBufferSize} is not between 1 and {MaxFlowBufferSize}");
         }
-        if (PodGsoMaxSize is < EndpointPlumber.LegacyGsoMaxSize or > EndpointPlumber.MaxGsoMaxSize)
+        if (!EndpointPlumber.IsValidGsoMaxSize(PodGsoMaxSize))
         {
             throw new ArgumentException($"failed to start the agent: --pod-gso-max-size {PodGsoMaxSize} is not between {EndpointPlumber.LegacyGsoMaxSize} (no BIG TCP) and {EndpointPlumber.MaxGsoMaxSize}");
         }

@@ -52,15 +52,8 @@ public sealed partial class EndpointPlumber : IDisposable
     /// <summary>The largest GSO/GRO packet, IPv4 and IPv6, of the veths this plumber creates.</summary>
     public int GsoMaxSize { get; }
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> unless <paramref name="size"/> is between <see cref="LegacyGsoMaxSize"/> and <see cref="MaxGsoMaxSize"/>.</summary>
-    public static void ValidateGsoMaxSize(int size)
-    {
-        if (size is < LegacyGsoMaxSize or > MaxGsoMaxSize)
-        {
-            throw new ArgumentOutOfRangeException(nameof(size), size,
-                $"the pod GSO max size {size} is not between {LegacyGsoMaxSize} (no BIG TCP) and {MaxGsoMaxSize} bytes");
-        }
-    }
+    /// <summary>True when <paramref name="size"/> is a GSO/GRO limit the plumber accepts: <see cref="LegacyGsoMaxSize"/> to <see cref="MaxGsoMaxSize"/>.</summary>
+    public static bool IsValidGsoMaxSize(int size) => size is >= LegacyGsoMaxSize and <= MaxGsoMaxSize;
 
     /// <summary>
     /// A plumber for the endpoints of <paramref name="datapath"/> whose node is
@@ -69,7 +62,10 @@ public sealed partial class EndpointPlumber : IDisposable
     public EndpointPlumber(Datapath datapath, NetNs? node = null, int gsoMaxSize = DefaultGsoMaxSize)
     {
         ArgumentNullException.ThrowIfNull(datapath);
-        ValidateGsoMaxSize(gsoMaxSize);
+        if (!IsValidGsoMaxSize(gsoMaxSize))
+        {
+            throw new ArgumentOutOfRangeException(nameof(gsoMaxSize), gsoMaxSize, $"not between {LegacyGsoMaxSize} and {MaxGsoMaxSize} bytes");
+        }
         _datapath = datapath;
         _node = node;
         GsoMaxSize = gsoMaxSize;
