@@ -5,16 +5,18 @@ namespace Membrane.Cli.Decode;
 // Network layer: IPv4 with options (RFC 791) and IPv6 with its extension headers (RFC 8200).
 internal static partial class PacketDecoder
 {
-    private static void Ipv4(ref State state, Ipv4Header ip)
+    private static void Ipv4(ref State state, Ipv4Header ip, int offset)
     {
         var w = state.Output;
+        // A total length of 0 (BIG TCP, TSO): tshark shows the rest of the frame on the wire as ip.len.
+        var total = Ipv4Header.ResolveTotalLength(ip.TotalLength, state.WireLength - offset);
         var header = ip.HeaderBytes;
         w.Uint("ip.version", "Version", ip.Version);
         w.Uint("ip.hdr_len", "Header Length", (ulong)ip.HeaderLength);
         w.Hex("ip.dsfield", "Differentiated Services Field", ip.TypeOfService, 2);
         w.Uint("ip.dsfield.dscp", "Differentiated Services Codepoint", ip.Dscp);
         w.Uint("ip.dsfield.ecn", "Explicit Congestion Notification", ip.Ecn);
-        w.Uint("ip.len", "Total Length", ip.TotalLength);
+        w.Uint("ip.len", "Total Length", (ulong)total);
         w.Hex("ip.id", "Identification", ip.Identification, 4);
         // ip.flags is the 3-bit field shifted down (DF alone is 0x02): Wireshark masks 0xe0.
         w.Hex("ip.flags", "Flags", ip.Flags, 2);
@@ -28,7 +30,7 @@ internal static partial class PacketDecoder
         w.Ipv4("ip.src", "Source Address", header.Slice(12, 4));
         w.Ipv4("ip.dst", "Destination Address", header.Slice(16, 4));
         Ipv4Options(w, ip);
-        state.UpperLayerLength = ip.TotalLength - ip.HeaderLength;
+        state.UpperLayerLength = total - ip.HeaderLength;
         state.Fragment = ip.IsFragment;
         state.Rerouted = false;
         state.FirstFragmentProtocol = ip.MoreFragments && ip.FragmentOffset == 0 ? ip.Protocol : -1;
@@ -103,7 +105,7 @@ internal static partial class PacketDecoder
         }
     }
 
-    private static void Ipv6(ref State state, Ipv6Header ip)
+    private static void Ipv6(ref State state, Ipv6Header ip, int offset)
     {
         var w = state.Output;
         w.Uint("ipv6.version", "Version", ip.Version);
@@ -121,7 +123,7 @@ internal static partial class PacketDecoder
         w.Ipv6("ipv6.src", "Source Address", address);
         ip.Destination.Write(address);
         w.Ipv6("ipv6.dst", "Destination Address", address);
-        state.UpperLayerLength = ip.PayloadLength;
+        state.UpperLayerLength = Ipv6Header.ResolvePayloadLength(ip.PayloadLength, ip.NextHeader, state.WireLength - offset);
         state.Fragment = false;
         state.Rerouted = false;
         state.FirstFragmentProtocol = -1;

@@ -53,7 +53,7 @@ internal static partial class PacketDecoder
         }
         var packet = data.Slice(start);
         var dissector = new PacketDissector(packet, linkType, data.Length < originalLength ? s_truncated : s_strict);
-        var state = new State(packet, writer) { Base = start, FirstFragmentProtocol = -1 };
+        var state = new State(packet, writer) { Base = start, WireLength = Math.Max(originalLength, data.Length) - start, FirstFragmentProtocol = -1 };
         while (dissector.TryNext(out var layer))
         {
             Layer(ref state, layer);
@@ -73,6 +73,9 @@ internal static partial class PacketDecoder
 
         /// <summary>Where <see cref="Packet"/> starts in the captured bytes (after a Linux cooked header), for the offsets reported.</summary>
         public int Base;
+
+        /// <summary>The bytes of <see cref="Packet"/> on the wire (more than captured under a snap length).</summary>
+        public int WireLength;
 
         /// <summary>The EtherType of the previous Ethernet header or tag: a VLAN tag's TPID (0x8100, 0x88A8, 0x9100).</summary>
         public ushort TagProtocol;
@@ -120,11 +123,11 @@ internal static partial class PacketDecoder
                 break;
             case LayerKind.IPv4:
                 w.BeginLayer(Protocols.Ip, state.Base + layer.Offset, depth);
-                Ipv4(ref state, layer.AsIpv4(packet));
+                Ipv4(ref state, layer.AsIpv4(packet), layer.Offset);
                 break;
             case LayerKind.IPv6:
                 w.BeginLayer(Protocols.Ipv6, state.Base + layer.Offset, depth);
-                Ipv6(ref state, layer.AsIpv6(packet));
+                Ipv6(ref state, layer.AsIpv6(packet), layer.Offset);
                 break;
             case LayerKind.Ipv6HopByHop or LayerKind.Ipv6Routing or LayerKind.Ipv6Fragment or LayerKind.Ipv6DestinationOptions:
                 w.BeginLayer(ExtensionProtocol(layer.Kind), state.Base + layer.Offset, depth);

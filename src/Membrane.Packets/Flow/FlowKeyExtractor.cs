@@ -166,7 +166,7 @@ public static class FlowKeyExtractor
             t.Source = new IpAddress(new Ipv4Address(BinaryPrimitives.ReadUInt32BigEndian(ip.Slice(12))));
             t.Destination = new IpAddress(new Ipv4Address(BinaryPrimitives.ReadUInt32BigEndian(ip.Slice(16))));
             t.Protocol = ip[9];
-            int total = Ipv4Header.EffectiveTotalLength(BinaryPrimitives.ReadUInt16BigEndian(ip.Slice(2)), ip.Length);
+            int total = Ipv4Header.ResolveTotalLength(BinaryPrimitives.ReadUInt16BigEndian(ip.Slice(2)), ip.Length);
             end = offset + Math.Clamp(total, hl, ip.Length);
             ushort ff = BinaryPrimitives.ReadUInt16BigEndian(ip.Slice(6));
             t.Fragment = (ff & 0x3FFF) == 0 ? FragmentState.None : (ff & 0x1FFF) == 0 ? FragmentState.First : FragmentState.NonFirst;
@@ -185,7 +185,7 @@ public static class FlowKeyExtractor
             }
             t.Source = new IpAddress(Ipv6Address.Read(ip.Slice(8)));
             t.Destination = new IpAddress(Ipv6Address.Read(ip.Slice(24)));
-            end = offset + Math.Min(Ipv6Header.Length + Ipv6Header.EffectivePayloadLength(BinaryPrimitives.ReadUInt16BigEndian(ip.Slice(4)), ip[6], ip.Length), ip.Length);
+            end = offset + Math.Min(Ipv6Header.Length + Ipv6Header.ResolvePayloadLength(BinaryPrimitives.ReadUInt16BigEndian(ip.Slice(4)), ip[6], ip.Length), ip.Length);
             byte next = ip[6];
             int at = offset + Ipv6Header.Length;
             // RFC 8200 §4: follow the chain to the upper layer, bounded so that a crafted chain costs little.

@@ -54,7 +54,7 @@ public readonly ref struct Ipv4Header
             error = new ParseError(ParseErrorReason.HeaderLengthBeyondPacket, 0, LayerKind.IPv4);
             return false;
         }
-        int total = EffectiveTotalLength(BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(2)), data.Length);
+        int total = ResolveTotalLength(BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(2)), data.Length);
         if (total < hl)
         {
             error = new ParseError(ParseErrorReason.BadTotalLength, 2, LayerKind.IPv4);
@@ -81,11 +81,12 @@ public readonly ref struct Ipv4Header
     }
 
     /// <summary>
-    /// The datagram length a total-length field stands for. 0 is what the kernel writes into a GSO
-    /// packet longer than 65,535 bytes (BIG TCP) and what TSO captures show, so the datagram is all
-    /// that was captured, as Wireshark presumes; any other value is itself.
+    /// The datagram length a total-length field stands for, given the <paramref name="available"/> bytes
+    /// from the header on. 0 is what the kernel writes into a GSO packet longer than 65,535 bytes (BIG
+    /// TCP) and what TSO captures show, so the datagram is all that is available, as Wireshark presumes;
+    /// any other value is itself.
     /// </summary>
-    internal static int EffectiveTotalLength(int totalLength, int captured) => totalLength == 0 ? captured : totalLength;
+    public static int ResolveTotalLength(int totalLength, int available) => totalLength == 0 ? available : totalLength;
 
     /// <summary>Reads the header or throws <see cref="PacketParseException"/>.</summary>
     public static Ipv4Header Read(ReadOnlySpan<byte> data)

@@ -33,7 +33,7 @@ public readonly ref struct Ipv6Header
             error = new ParseError(ParseErrorReason.BadVersion, 0, LayerKind.IPv6);
             return false;
         }
-        int end = Length + EffectivePayloadLength(BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(4)), fixedPart[6], data.Length);
+        int end = Length + ResolvePayloadLength(BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(4)), fixedPart[6], data.Length);
         if (end > data.Length)
         {
             if (!allowTruncated)
@@ -49,12 +49,13 @@ public readonly ref struct Ipv6Header
     }
 
     /// <summary>
-    /// The payload length a payload-length field stands for. 0 before anything but "no next header"
-    /// is a GSO packet longer than 65,535 bytes (BIG TCP) or a jumbogram (RFC 2675), so the payload is
-    /// all that was captured after the fixed header; any other value is itself.
+    /// The payload length a payload-length field stands for, given the <paramref name="available"/> bytes
+    /// from the header on. 0 before anything but "no next header" is a GSO packet longer than 65,535
+    /// bytes (BIG TCP) or a jumbogram (RFC 2675), so the payload is all that is available after the fixed
+    /// header; any other value is itself.
     /// </summary>
-    internal static int EffectivePayloadLength(int payloadLength, byte nextHeader, int captured) =>
-        payloadLength == 0 && nextHeader != IpProtocols.NoNextHeader ? Math.Max(captured - Length, 0) : payloadLength;
+    public static int ResolvePayloadLength(int payloadLength, byte nextHeader, int available) =>
+        payloadLength == 0 && nextHeader != IpProtocols.NoNextHeader ? Math.Max(available - Length, 0) : payloadLength;
 
     /// <summary>Reads the header or throws <see cref="PacketParseException"/>.</summary>
     public static Ipv6Header Read(ReadOnlySpan<byte> data)

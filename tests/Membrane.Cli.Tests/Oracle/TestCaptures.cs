@@ -227,6 +227,15 @@ internal static class TestCaptures
         b.Ethernet(MacA, MacB);
         b.Arp(ArpOperation.Request, MacA, PodA, MacAddress.Parse("00:00:00:00:00:00"), PodB);
         frames.Add(Finish(ref b));
+        // A TCP segment as a capture on the sending host shows a BIG TCP or TSO packet: IPv4 total
+        // length 0, which tshark presumes to mean "everything captured" and shows as such in ip.len.
+        b = new PacketBuilder(buffer);
+        b.Ethernet(MacA, MacB);
+        b.Ipv4(PodA, PodB, dontFragment: true, totalLength: 0);
+        b.Tcp(40000, 8080, 1000, 2000, TcpFlags.Ack);
+        b.Payload(300, 0x5A);
+        frames.Add(Finish(ref b));
+
         return frames;
     }
 
