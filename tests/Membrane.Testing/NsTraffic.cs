@@ -54,14 +54,9 @@ public static class NsTraffic
     public static async Task<string> TcpExchange(NetNsFixture client, NetNsFixture server, IPAddress serverAddress,
         string message = "ping over tcp", int port = 0)
     {
-        using var listener = server.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
-        listener.Bind(new IPEndPoint(serverAddress, port));
-        listener.Listen();
-        using var socket = client.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-        var accept = listener.AcceptAsync(timeout.Token).AsTask();
-        await socket.ConnectAsync(listener.LocalEndPoint!, timeout.Token);
-        using var accepted = await accept;
+        using var connection = await TcpConnection.OpenAsync(client, server, serverAddress, port, timeout.Token);
+        var (socket, accepted) = (connection.Client, connection.Accepted);
         await socket.SendAsync(Encoding.ASCII.GetBytes(message), timeout.Token);
         var buffer = new byte[256];
         var n = await accepted.ReceiveAsync(buffer, timeout.Token);
@@ -78,14 +73,9 @@ public static class NsTraffic
     {
         var data = new byte[bytes];
         new Random(bytes).NextBytes(data);
-        using var listener = server.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
-        listener.Bind(new IPEndPoint(serverAddress, 0));
-        listener.Listen();
-        using var socket = client.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        var accept = listener.AcceptAsync(timeout.Token).AsTask();
-        await socket.ConnectAsync(listener.LocalEndPoint!, timeout.Token);
-        using var accepted = await accept;
+        using var connection = await TcpConnection.OpenAsync(client, server, serverAddress, 0, timeout.Token);
+        var (socket, accepted) = (connection.Client, connection.Accepted);
         var receive = Task.Run(async () =>
         {
             var received = new byte[bytes + 1];
@@ -149,5 +139,51 @@ public static class NsTraffic
         var got = await socket.ReceiveAsync(reply, timeout.Token);
         await serve;
         return Encoding.ASCII.GetString(reply, 0, got);
+    }
+}
+
+/// <summary>One TCP connection between two namespaces: the server's listener, the client's socket and the accepted one.</summary>
+internal sealed class TcpConnection : IDisposable
+{
+    private TcpConnection(Socket listener, Socket client, Socket accepted)
+    {
+        Listener = listener;
+        Client = client;
+        Accepted = accepted;
+    }
+
+    public Socket Listener { get; }
+
+    public Socket Client { get; }
+
+    public Socket Accepted { get; }
+
+    /// <summary>Listens in <paramref name="server"/> on <paramref name="serverAddress"/>:<paramref name="port"/> (0: any) and connects from <paramref name="client"/>.</summary>
+    public static async Task<TcpConnection> OpenAsync(NetNsFixture client, NetNsFixture server, IPAddress serverAddress, int port, CancellationToken ct)
+    {
+        var listener = server.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
+        Socket? socket = null;
+        try
+        {
+            listener.Bind(new IPEndPoint(serverAddress, port));
+            listener.Listen();
+            socket = client.Run(() => new Socket(serverAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp));
+            var accept = listener.AcceptAsync(ct).AsTask();
+            await socket.ConnectAsync(listener.LocalEndPoint!, ct);
+            return new TcpConnection(listener, socket, await accept);
+        }
+        catch
+        {
+            socket?.Dispose();
+            listener.Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        Accepted.Dispose();
+        Client.Dispose();
+        Listener.Dispose();
     }
 }
