@@ -1,4 +1,5 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -59,6 +60,16 @@ public readonly struct ParseError : IEquatable<ParseError>
     /// <summary>True unless <see cref="Reason"/> is <see cref="ParseErrorReason.None"/>.</summary>
     public bool IsError => Reason != ParseErrorReason.None;
 
+    /// <summary>
+    /// A reason and offset packed into one negative number, for the hot readers' <c>Measure</c> methods, which
+    /// return a length or this code: no out parameter and no struct to build on the good path.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int Code(ParseErrorReason reason, int offset) => -((offset << 8) | (int)reason);
+
+    /// <summary>Unpacks a <see cref="Code"/> for <paramref name="layer"/>.</summary>
+    internal static ParseError FromCode(int code, LayerKind layer) => new((ParseErrorReason)(-code & 0xFF), -code >> 8, layer);
+
     /// <summary>The same error moved by <paramref name="delta"/> bytes (a reader's relative offset made absolute).</summary>
     public ParseError WithOffset(int delta) => new(Reason, Offset + delta, Layer);
 
@@ -112,6 +123,12 @@ internal static class ThrowHelper
     [DoesNotReturn]
     public static void ThrowDestinationTooSmall(string what, int needed, int available) =>
         throw new ArgumentException($"failed to build {what}: needs {needed} bytes but only {available} remain in the destination");
+
+    // Out of line so that the message's interpolation (a large struct) stays out of the inlined readers' frames.
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void ThrowNotExtensionHeader(byte type) =>
+        ThrowArgument("IPv6 extension header reader", $"next-header value {type} is not a walkable extension header");
 
     [DoesNotReturn]
     public static void ThrowArgument(string what, string why) =>

@@ -22,6 +22,7 @@ public enum LayerFlags : byte
 public readonly struct Layer
 {
     /// <summary>Creates a layer record.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Layer(LayerKind kind, int offset, int length, int end, byte depth, LayerFlags flags, int networkOffset)
     {
         Kind = kind;
@@ -58,6 +59,7 @@ public readonly struct Layer
     public ReadOnlySpan<byte> Header(ReadOnlySpan<byte> packet) => packet.Slice(Offset, Length);
 
     /// <summary>The whole region: header and everything it carries.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ReadOnlySpan<byte> Region(ReadOnlySpan<byte> packet) => packet.Slice(Offset, End - Offset);
 
     /// <summary>What follows the header inside the region.</summary>
@@ -66,6 +68,9 @@ public readonly struct Layer
     /// <inheritdoc/>
     public override string ToString() => $"{LayerNames.Display(Kind)} @{Offset} len {Length} end {End} depth {Depth}{(Flags != 0 ? " " + Flags : "")}";
 
+    // The views (and the header getters consumers call most) are forced inline: a view that a call takes by
+    // reference holds a span, so the JIT keeps it on the stack and zeroes it on every call of the consumer.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Expect(LayerKind kind)
     {
         if (Kind != kind)
@@ -75,6 +80,7 @@ public readonly struct Layer
     }
 
     /// <summary>Views an Ethernet layer.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public EthernetHeader AsEthernet(ReadOnlySpan<byte> packet) { Expect(LayerKind.Ethernet); return new(Region(packet)); }
 
     /// <summary>Views a VLAN tag.</summary>
@@ -82,12 +88,15 @@ public readonly struct Layer
     public VlanHeader AsVlan(ReadOnlySpan<byte> packet) { Expect(LayerKind.Vlan); return new(Region(packet)); }
 
     /// <summary>Views an ARP packet.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ArpHeader AsArp(ReadOnlySpan<byte> packet) { Expect(LayerKind.Arp); return new(Region(packet)); }
 
     /// <summary>Views an IPv4 header.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Ipv4Header AsIpv4(ReadOnlySpan<byte> packet) { Expect(LayerKind.IPv4); return new(Region(packet)); }
 
     /// <summary>Views an IPv6 header.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Ipv6Header AsIpv6(ReadOnlySpan<byte> packet) { Expect(LayerKind.IPv6); return new(Region(packet)); }
 
     /// <summary>True for the IPv6 extension-header kinds (and AH).</summary>
@@ -95,6 +104,7 @@ public readonly struct Layer
         or LayerKind.Ipv6DestinationOptions or LayerKind.Ah;
 
     /// <summary>Views an IPv6 extension header (hop-by-hop, routing, fragment, destination options, AH).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Ipv6ExtensionHeader AsIpv6Extension(ReadOnlySpan<byte> packet)
     {
         if (!IsIpv6Extension)
@@ -113,18 +123,23 @@ public readonly struct Layer
     }
 
     /// <summary>Views a TCP header.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public TcpHeader AsTcp(ReadOnlySpan<byte> packet) { Expect(LayerKind.Tcp); return new(Region(packet)); }
 
     /// <summary>Views a UDP header.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public UdpHeader AsUdp(ReadOnlySpan<byte> packet) { Expect(LayerKind.Udp); return new(Region(packet)); }
 
     /// <summary>Views an ICMPv4 message.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Icmpv4Header AsIcmpv4(ReadOnlySpan<byte> packet) { Expect(LayerKind.Icmpv4); return new(Region(packet)); }
 
     /// <summary>Views an ICMPv6 message.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public Icmpv6Header AsIcmpv6(ReadOnlySpan<byte> packet) { Expect(LayerKind.Icmpv6); return new(Region(packet)); }
 
     /// <summary>Views a VXLAN header.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public VxlanHeader AsVxlan(ReadOnlySpan<byte> packet) { Expect(LayerKind.Vxlan); return new(Region(packet)); }
 
     /// <summary>Views a Geneve header.</summary>
@@ -132,6 +147,7 @@ public readonly struct Layer
     public GeneveHeader AsGeneve(ReadOnlySpan<byte> packet) { Expect(LayerKind.Geneve); return new(Region(packet)); }
 
     /// <summary>Views a seed frame.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public SeedFrame AsSeed(ReadOnlySpan<byte> packet) { Expect(LayerKind.Seed); return new(Region(packet)); }
 
     /// <summary>

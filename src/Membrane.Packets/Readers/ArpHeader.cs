@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -19,6 +20,7 @@ public readonly ref struct ArpHeader
     /// Reads the packet; never throws. Fails when an address length is 0 or contradicts its type (Ethernet 6,
     /// IPv4 4), or when the addresses the length fields announce are not all present.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TryRead(ReadOnlySpan<byte> data, out ArpHeader header, out ParseError error)
     {
         header = default;
@@ -76,16 +78,28 @@ public readonly ref struct ArpHeader
     public byte ProtocolLength => _data[5];
 
     /// <summary><c>arp.opcode</c>.</summary>
-    public ushort Operation => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
+    public ushort Operation
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
+    }
 
     /// <summary>The packet's length: 8 + 2 × (hlen + plen).</summary>
-    public int Length => FixedLength + (2 * (HardwareLength + ProtocolLength));
+    public int Length
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => FixedLength + (2 * (HardwareLength + ProtocolLength));
+    }
 
     /// <summary>The raw sender hardware address (<c>arp.src.hw</c>).</summary>
     public ReadOnlySpan<byte> SenderHardwareAddress => _data.Slice(FixedLength, HardwareLength);
 
     /// <summary>The raw sender protocol address (<c>arp.src.proto</c>).</summary>
-    public ReadOnlySpan<byte> SenderProtocolAddress => _data.Slice(FixedLength + HardwareLength, ProtocolLength);
+    public ReadOnlySpan<byte> SenderProtocolAddress
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _data.Slice(FixedLength + HardwareLength, ProtocolLength);
+    }
 
     /// <summary>The raw target hardware address (<c>arp.dst.hw</c>).</summary>
     public ReadOnlySpan<byte> TargetHardwareAddress => _data.Slice(FixedLength + HardwareLength + ProtocolLength, HardwareLength);
@@ -100,7 +114,11 @@ public readonly ref struct ArpHeader
     public MacAddress SenderMac => MacAddress.Read(SenderHardwareAddress);
 
     /// <summary><c>arp.src.proto_ipv4</c> (only when <see cref="IsEthernetIpv4"/>).</summary>
-    public Ipv4Address SenderIpv4 => Ipv4Address.Read(SenderProtocolAddress);
+    public Ipv4Address SenderIpv4
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Ipv4Address.Read(SenderProtocolAddress);
+    }
 
     /// <summary><c>arp.dst.hw_mac</c> (only when <see cref="IsEthernetIpv4"/>).</summary>
     public MacAddress TargetMac => MacAddress.Read(TargetHardwareAddress);

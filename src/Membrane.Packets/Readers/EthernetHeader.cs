@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -37,13 +38,25 @@ public readonly ref struct EthernetHeader
     }
 
     /// <summary><c>eth.dst</c>.</summary>
-    public MacAddress Destination => MacAddress.Read(_data);
+    public MacAddress Destination
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => MacAddress.Read(_data);
+    }
 
     /// <summary><c>eth.src</c>.</summary>
-    public MacAddress Source => MacAddress.Read(_data.Slice(6, 6));
+    public MacAddress Source
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => MacAddress.Read(_data.Slice(6, 6));
+    }
 
     /// <summary><c>eth.type</c> (or an 802.3 length when below 0x0600).</summary>
-    public ushort EtherType => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(12, 2));
+    public ushort EtherType
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(12, 2));
+    }
 
     /// <summary>The 14 header bytes.</summary>
     public ReadOnlySpan<byte> Bytes => _data.Slice(0, Length);
@@ -103,19 +116,39 @@ public readonly ref struct VlanHeader
     }
 
     /// <summary>The tag control information (16 bits).</summary>
-    public ushort Tci => BinaryPrimitives.ReadUInt16BigEndian(_data);
+    public ushort Tci
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt16BigEndian(_data);
+    }
 
     /// <summary><c>vlan.priority</c>: the 3-bit priority code point.</summary>
-    public byte Priority => (byte)(_data[0] >> 5);
+    public byte Priority
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (byte)(_data[0] >> 5);
+    }
 
     /// <summary><c>vlan.dei</c>: drop eligible indicator (formerly CFI).</summary>
-    public bool DropEligible => (_data[0] & 0x10) != 0;
+    public bool DropEligible
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (_data[0] & 0x10) != 0;
+    }
 
     /// <summary><c>vlan.id</c>: the 12-bit VLAN identifier.</summary>
-    public ushort VlanId => (ushort)(Tci & 0x0FFF);
+    public ushort VlanId
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (ushort)(Tci & 0x0FFF);
+    }
 
     /// <summary><c>vlan.etype</c>: the EtherType after the tag.</summary>
-    public ushort EtherType => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
+    public ushort EtherType
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
+    }
 
     /// <summary>Everything after the tag.</summary>
     public ReadOnlySpan<byte> Payload => _data.Slice(Length);

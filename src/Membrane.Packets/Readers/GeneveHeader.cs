@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -13,6 +14,7 @@ public readonly ref struct GeneveHeader
     internal GeneveHeader(ReadOnlySpan<byte> data) => _data = data;
 
     /// <summary>Reads and validates the header: version 0, options inside the packet, each option's length. Never throws.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TryRead(ReadOnlySpan<byte> data, out GeneveHeader header, out ParseError error)
     {
         header = default;
@@ -57,13 +59,21 @@ public readonly ref struct GeneveHeader
     public byte Version => (byte)(_data[0] >> 6);
 
     /// <summary><c>geneve.options_len</c>: the options length in 4-byte units (Wireshark shows bytes in newer versions).</summary>
-    public byte OptionsLengthUnits => (byte)(_data[0] & 0x3F);
+    public byte OptionsLengthUnits
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (byte)(_data[0] & 0x3F);
+    }
 
     /// <summary>The options length in bytes.</summary>
     public int OptionsLength => OptionsLengthUnits * 4;
 
     /// <summary>The header length in bytes, options included.</summary>
-    public int HeaderLength => MinLength + OptionsLength;
+    public int HeaderLength
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => MinLength + OptionsLength;
+    }
 
     /// <summary><c>geneve.flags</c>: the byte holding O, C and the reserved bits.</summary>
     public byte FlagsByte => _data[1];
@@ -75,10 +85,18 @@ public readonly ref struct GeneveHeader
     public bool Critical => (_data[1] & 0x40) != 0;
 
     /// <summary><c>geneve.proto_type</c> (0x6558 = Ethernet).</summary>
-    public ushort ProtocolType => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
+    public ushort ProtocolType
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
+    }
 
     /// <summary><c>geneve.vni</c>.</summary>
-    public uint Vni => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4)) >> 8;
+    public uint Vni
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4)) >> 8;
+    }
 
     /// <summary><c>geneve.reserved</c>: the last byte.</summary>
     public byte Reserved => _data[7];

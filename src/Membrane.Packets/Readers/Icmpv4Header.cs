@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -13,6 +14,7 @@ public readonly ref struct Icmpv4Header
     internal Icmpv4Header(ReadOnlySpan<byte> data) => _data = data;
 
     /// <summary>Reads the message at the start of <paramref name="data"/> (to its end). Never throws.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TryRead(ReadOnlySpan<byte> data, out Icmpv4Header header, out ParseError error)
     {
         if (data.Length < Length)
@@ -41,22 +43,42 @@ public readonly ref struct Icmpv4Header
         or Icmpv4Types.Redirect or Icmpv4Types.TimeExceeded or Icmpv4Types.ParameterProblem;
 
     /// <summary><c>icmp.type</c>.</summary>
-    public byte Type => _data[0];
+    public byte Type
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _data[0];
+    }
 
     /// <summary><c>icmp.code</c>.</summary>
-    public byte Code => _data[1];
+    public byte Code
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _data[1];
+    }
 
     /// <summary><c>icmp.checksum</c> as sent.</summary>
-    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
+    public ushort Checksum
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
+    }
 
     /// <summary>Bytes 4–7, whose meaning depends on the type.</summary>
     public uint RestOfHeader => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4));
 
     /// <summary><c>icmp.ident</c> (echo, timestamp).</summary>
-    public ushort Identifier => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4, 2));
+    public ushort Identifier
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4, 2));
+    }
 
     /// <summary><c>icmp.seq</c> (echo, timestamp).</summary>
-    public ushort SequenceNumber => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
+    public ushort SequenceNumber
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
+    }
 
     /// <summary><c>icmp.mtu</c>: next-hop MTU of "fragmentation needed" (type 3 code 4, RFC 1191).</summary>
     public ushort NextHopMtu => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(6, 2));
@@ -68,7 +90,11 @@ public readonly ref struct Icmpv4Header
     public Ipv4Address Gateway => Ipv4Address.Read(_data.Slice(4, 4));
 
     /// <summary>True when this is an error message quoting a datagram.</summary>
-    public bool IsError => IsErrorType(Type);
+    public bool IsError
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => IsErrorType(Type);
+    }
 
     /// <summary>Everything after the 8-byte header: echo data, or the quoted IP header + 8 bytes of an error.</summary>
     public ReadOnlySpan<byte> Body => _data.Slice(Length);

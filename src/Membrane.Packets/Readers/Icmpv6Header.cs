@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -19,6 +20,7 @@ public readonly ref struct Icmpv6Header
     /// Reads the message (to the end of <paramref name="data"/>), checking the fixed length of ND messages and
     /// their option lengths (RFC 4861 §4.6: a zero length is invalid). Never throws.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TryRead(ReadOnlySpan<byte> data, out Icmpv6Header header, out ParseError error)
     {
         header = default;
@@ -72,13 +74,25 @@ public readonly ref struct Icmpv6Header
     public static bool IsErrorType(byte type) => type < 128;
 
     /// <summary><c>icmpv6.type</c>.</summary>
-    public byte Type => _data[0];
+    public byte Type
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _data[0];
+    }
 
     /// <summary><c>icmpv6.code</c>.</summary>
-    public byte Code => _data[1];
+    public byte Code
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _data[1];
+    }
 
     /// <summary><c>icmpv6.checksum</c> as sent.</summary>
-    public ushort Checksum => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
+    public ushort Checksum
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
+    }
 
     /// <summary>Bytes 4–7.</summary>
     public uint RestOfHeader => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4));
@@ -96,7 +110,11 @@ public readonly ref struct Icmpv6Header
     public uint Pointer => RestOfHeader;
 
     /// <summary>True for error messages, whose body quotes the offending packet.</summary>
-    public bool IsError => IsErrorType(Type);
+    public bool IsError
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => IsErrorType(Type);
+    }
 
     /// <summary>Everything after the 8-byte header (echo data, or the quoted packet of an error).</summary>
     public ReadOnlySpan<byte> Body => _data.Slice(Length);
@@ -212,7 +230,11 @@ public readonly ref struct NdOption
     public ReadOnlySpan<byte> Raw { get; }
 
     /// <summary><c>icmpv6.opt.type</c>.</summary>
-    public byte Type => Raw[0];
+    public byte Type
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Raw[0];
+    }
 
     /// <summary><c>icmpv6.opt.length</c>: the length in 8-byte units.</summary>
     public byte LengthUnits => Raw[1];

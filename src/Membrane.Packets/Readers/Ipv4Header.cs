@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -30,49 +31,11 @@ public readonly ref struct Ipv4Header
     /// </summary>
     public static bool TryRead(ReadOnlySpan<byte> data, bool allowTruncated, out Ipv4Header header, out ParseError error)
     {
-        header = default;
-        if (data.Length < MinLength)
+        int total = Measure(data, allowTruncated);
+        if (total < 0)
         {
-            error = new ParseError(ParseErrorReason.Truncated, 0, LayerKind.IPv4);
-            return false;
-        }
-        // A constant-length view: the JIT then drops the bounds checks on the fixed fields read below.
-        ReadOnlySpan<byte> fixedPart = data.Slice(0, MinLength);
-        if ((fixedPart[0] >> 4) != 4)
-        {
-            error = new ParseError(ParseErrorReason.BadVersion, 0, LayerKind.IPv4);
-            return false;
-        }
-        int hl = (fixedPart[0] & 0x0F) * 4;
-        if (hl < MinLength)
-        {
-            error = new ParseError(ParseErrorReason.BadHeaderLength, 0, LayerKind.IPv4);
-            return false;
-        }
-        if (hl > data.Length)
-        {
-            error = new ParseError(ParseErrorReason.HeaderLengthBeyondPacket, 0, LayerKind.IPv4);
-            return false;
-        }
-        int total = ResolveTotalLength(BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(2)), data.Length);
-        if (total < hl)
-        {
-            error = new ParseError(ParseErrorReason.BadTotalLength, 2, LayerKind.IPv4);
-            return false;
-        }
-        if (total > data.Length)
-        {
-            if (!allowTruncated)
-            {
-                error = new ParseError(ParseErrorReason.TotalLengthBeyondCapture, 2, LayerKind.IPv4);
-                return false;
-            }
-            total = data.Length;
-        }
-        int bad = hl == MinLength ? -1 : OptionTlv.FindMalformed(data.Slice(MinLength, hl - MinLength));
-        if (bad >= 0)
-        {
-            error = new ParseError(ParseErrorReason.BadOptionLength, MinLength + bad, LayerKind.IPv4);
+            header = default;
+            error = ParseError.FromCode(total, LayerKind.IPv4);
             return false;
         }
         header = new Ipv4Header(data.Slice(0, total));
@@ -81,11 +44,62 @@ public readonly ref struct Ipv4Header
     }
 
     /// <summary>
+    /// <see cref="TryRead(ReadOnlySpan{byte}, bool, out Ipv4Header, out ParseError)"/>'s checks, answering the
+    /// datagram's length (20 or more, at most <c>data.Length</c>) or a <see cref="ParseError.Code"/>, for the
+    /// dissector to inline.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int Measure(ReadOnlySpan<byte> data, bool allowTruncated)
+    {
+        if (data.Length < MinLength)
+        {
+            return ParseError.Code(ParseErrorReason.Truncated, 0);
+        }
+        // data.Length >= 20 is known from here on, so the JIT drops the bounds checks on the fixed fields.
+        if ((data[0] >> 4) != 4)
+        {
+            return ParseError.Code(ParseErrorReason.BadVersion, 0);
+        }
+        int hl = (data[0] & 0x0F) * 4;
+        if (hl < MinLength)
+        {
+            return ParseError.Code(ParseErrorReason.BadHeaderLength, 0);
+        }
+        if (hl > data.Length)
+        {
+            return ParseError.Code(ParseErrorReason.HeaderLengthBeyondPacket, 0);
+        }
+        int total = ResolveTotalLength((data[2] << 8) | data[3], data.Length);
+        if (total < hl)
+        {
+            return ParseError.Code(ParseErrorReason.BadTotalLength, 2);
+        }
+        if (total > data.Length)
+        {
+            if (!allowTruncated)
+            {
+                return ParseError.Code(ParseErrorReason.TotalLengthBeyondCapture, 2);
+            }
+            total = data.Length;
+        }
+        if (hl > MinLength)
+        {
+            int bad = OptionTlv.FindMalformed(data.Slice(MinLength, hl - MinLength));
+            if (bad >= 0)
+            {
+                return ParseError.Code(ParseErrorReason.BadOptionLength, MinLength + bad);
+            }
+        }
+        return total;
+    }
+
+    /// <summary>
     /// The datagram length a total-length field stands for, given the <paramref name="available"/> bytes
     /// from the header on. 0 is what the kernel writes into a GSO packet longer than 65,535 bytes (BIG
     /// TCP) and what TSO captures show, so the datagram is all that is available, as Wireshark presumes;
     /// any other value is itself.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int ResolveTotalLength(int totalLength, int available) => totalLength == 0 ? available : totalLength;
 
     /// <summary>Reads the header or throws <see cref="PacketParseException"/>.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -24,6 +25,7 @@ public readonly ref struct Ipv6ExtensionHeader
         or IpProtocols.Fragment or IpProtocols.DestinationOptions or IpProtocols.Ah or IpProtocols.Esp;
 
     /// <summary>The layer kind for an extension-header next-header value.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static LayerKind KindOf(byte nextHeader) => nextHeader switch
     {
         IpProtocols.HopByHopOptions => LayerKind.Ipv6HopByHop,
@@ -40,6 +42,7 @@ public readonly ref struct Ipv6ExtensionHeader
     /// validating its length and (for hop-by-hop and destination options) its option TLVs. Never throws on the
     /// bytes; <paramref name="type"/> must be 0, 43, 44, 51 or 60 (see <see cref="IsExtensionHeader"/>).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TryRead(ReadOnlySpan<byte> data, byte type, out Ipv6ExtensionHeader header, out ParseError error)
     {
         header = default;
@@ -47,7 +50,7 @@ public readonly ref struct Ipv6ExtensionHeader
         if (kind is LayerKind.None or LayerKind.Esp)
         {
             // A caller bug, not malformed input: ESP has no extension-header shape and other values are not headers.
-            ThrowHelper.ThrowArgument("IPv6 extension header reader", $"next-header value {type} is not a walkable extension header");
+            ThrowHelper.ThrowNotExtensionHeader(type);
         }
         if (data.Length < 8)
         {
@@ -86,13 +89,21 @@ public readonly ref struct Ipv6ExtensionHeader
     public LayerKind Kind => KindOf(Type);
 
     /// <summary><c>ipv6.*.nxt</c>: the next header after this one.</summary>
-    public byte NextHeader => _data[0];
+    public byte NextHeader
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _data[0];
+    }
 
     /// <summary><c>ipv6.*.len</c>: the raw header-extension-length byte (0 and reserved for the fragment header).</summary>
     public byte HeaderExtensionLength => _data[1];
 
     /// <summary>The header's length in bytes.</summary>
-    public int Length => _data.Length;
+    public int Length
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _data.Length;
+    }
 
     /// <summary>The whole header.</summary>
     public ReadOnlySpan<byte> Bytes => _data;
@@ -113,13 +124,21 @@ public readonly ref struct Ipv6ExtensionHeader
     public ReadOnlySpan<byte> RoutingData => _data.Slice(4);
 
     /// <summary>The fragment offset in 8-byte units (fragment header).</summary>
-    public ushort FragmentOffset => (ushort)(BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2)) >> 3);
+    public ushort FragmentOffset
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (ushort)(BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2)) >> 3);
+    }
 
     /// <summary><c>ipv6.fragment.offset</c>: the fragment offset in bytes (Wireshark shows bytes).</summary>
     public int FragmentOffsetBytes => FragmentOffset * 8;
 
     /// <summary><c>ipv6.fragment.more</c> (fragment header).</summary>
-    public bool MoreFragments => (_data[3] & 1) != 0;
+    public bool MoreFragments
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (_data[3] & 1) != 0;
+    }
 
     /// <summary><c>ipv6.fragment.res</c>: the two reserved bits next to M (fragment header).</summary>
     public byte FragmentReservedBits => (byte)((_data[3] >> 1) & 3);

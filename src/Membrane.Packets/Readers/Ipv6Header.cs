@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -20,32 +21,44 @@ public readonly ref struct Ipv6Header
     /// <summary>As <see cref="TryRead(ReadOnlySpan{byte}, out Ipv6Header, out ParseError)"/>; <paramref name="allowTruncated"/> accepts a payload cut short by the capture.</summary>
     public static bool TryRead(ReadOnlySpan<byte> data, bool allowTruncated, out Ipv6Header header, out ParseError error)
     {
-        header = default;
-        if (data.Length < Length)
+        int end = Measure(data, allowTruncated);
+        if (end < 0)
         {
-            error = new ParseError(ParseErrorReason.Truncated, 0, LayerKind.IPv6);
+            header = default;
+            error = ParseError.FromCode(end, LayerKind.IPv6);
             return false;
-        }
-        // A constant-length view: the JIT then drops the bounds checks on the fixed fields read below.
-        ReadOnlySpan<byte> fixedPart = data.Slice(0, Length);
-        if ((fixedPart[0] >> 4) != 6)
-        {
-            error = new ParseError(ParseErrorReason.BadVersion, 0, LayerKind.IPv6);
-            return false;
-        }
-        int end = Length + ResolvePayloadLength(BinaryPrimitives.ReadUInt16BigEndian(fixedPart.Slice(4)), fixedPart[6], data.Length);
-        if (end > data.Length)
-        {
-            if (!allowTruncated)
-            {
-                error = new ParseError(ParseErrorReason.TotalLengthBeyondCapture, 4, LayerKind.IPv6);
-                return false;
-            }
-            end = data.Length;
         }
         header = new Ipv6Header(data.Slice(0, end));
         error = default;
         return true;
+    }
+
+    /// <summary>
+    /// <see cref="TryRead(ReadOnlySpan{byte}, bool, out Ipv6Header, out ParseError)"/>'s checks, answering the
+    /// datagram's length (40 or more, at most <c>data.Length</c>) or a <see cref="ParseError.Code"/>, for the
+    /// dissector to inline.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int Measure(ReadOnlySpan<byte> data, bool allowTruncated)
+    {
+        if (data.Length < Length)
+        {
+            return ParseError.Code(ParseErrorReason.Truncated, 0);
+        }
+        if ((data[0] >> 4) != 6)
+        {
+            return ParseError.Code(ParseErrorReason.BadVersion, 0);
+        }
+        int end = Length + ResolvePayloadLength((data[4] << 8) | data[5], data[6], data.Length);
+        if (end > data.Length)
+        {
+            if (!allowTruncated)
+            {
+                return ParseError.Code(ParseErrorReason.TotalLengthBeyondCapture, 4);
+            }
+            end = data.Length;
+        }
+        return end;
     }
 
     /// <summary>
@@ -54,6 +67,7 @@ public readonly ref struct Ipv6Header
     /// bytes (BIG TCP) or a jumbogram (RFC 2675), so the payload is all that is available after the fixed
     /// header; any other value is itself.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int ResolvePayloadLength(int payloadLength, byte nextHeader, int available) =>
         payloadLength == 0 && nextHeader != IpProtocols.NoNextHeader ? Math.Max(available - Length, 0) : payloadLength;
 
@@ -68,10 +82,18 @@ public readonly ref struct Ipv6Header
     }
 
     /// <summary><c>ipv6.version</c>.</summary>
-    public byte Version => (byte)(_data[0] >> 4);
+    public byte Version
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (byte)(_data[0] >> 4);
+    }
 
     /// <summary><c>ipv6.tclass</c>: the 8-bit traffic class.</summary>
-    public byte TrafficClass => (byte)((BinaryPrimitives.ReadUInt16BigEndian(_data) >> 4) & 0xFF);
+    public byte TrafficClass
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (byte)((BinaryPrimitives.ReadUInt16BigEndian(_data) >> 4) & 0xFF);
+    }
 
     /// <summary><c>ipv6.tclass.dscp</c>.</summary>
     public byte Dscp => (byte)(TrafficClass >> 2);
@@ -80,22 +102,46 @@ public readonly ref struct Ipv6Header
     public byte Ecn => (byte)(TrafficClass & 3);
 
     /// <summary><c>ipv6.flow</c>: the 20-bit flow label.</summary>
-    public uint FlowLabel => BinaryPrimitives.ReadUInt32BigEndian(_data) & 0xFFFFF;
+    public uint FlowLabel
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt32BigEndian(_data) & 0xFFFFF;
+    }
 
     /// <summary><c>ipv6.plen</c>: the payload length field as sent.</summary>
-    public ushort PayloadLength => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4, 2));
+    public ushort PayloadLength
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(4, 2));
+    }
 
     /// <summary><c>ipv6.nxt</c>: the first next-header value.</summary>
-    public byte NextHeader => _data[6];
+    public byte NextHeader
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _data[6];
+    }
 
     /// <summary><c>ipv6.hlim</c>.</summary>
-    public byte HopLimit => _data[7];
+    public byte HopLimit
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _data[7];
+    }
 
     /// <summary><c>ipv6.src</c>.</summary>
-    public Ipv6Address Source => Ipv6Address.Read(_data.Slice(8, 16));
+    public Ipv6Address Source
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Ipv6Address.Read(_data.Slice(8, 16));
+    }
 
     /// <summary><c>ipv6.dst</c>.</summary>
-    public Ipv6Address Destination => Ipv6Address.Read(_data.Slice(24, 16));
+    public Ipv6Address Destination
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Ipv6Address.Read(_data.Slice(24, 16));
+    }
 
     // The bytes held: header and payload, clipped to the capture.
     internal int RegionLength => _data.Length;
@@ -199,6 +245,7 @@ public struct Ipv6ChainState
     }
 
     /// <summary>Records the next header of the chain; returns the reason it is not allowed, or None.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public ParseErrorReason Enter(byte type)
     {
         if (++_count > _max)

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -28,6 +29,7 @@ public readonly ref struct SeedFrame
     /// Reads a frame: at least 8 bytes, version 1, total length between 8 and the bytes given (bytes after the
     /// total length are not part of the frame). Never throws.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TryRead(ReadOnlySpan<byte> data, out SeedFrame frame, out ParseError error)
     {
         frame = default;
@@ -86,7 +88,11 @@ public readonly ref struct SeedFrame
     public ReadOnlySpan<byte> Payload => _data.Slice(HeaderLength);
 
     /// <summary>The whole frame.</summary>
-    public ReadOnlySpan<byte> Bytes => _data;
+    public ReadOnlySpan<byte> Bytes
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _data;
+    }
 
     /// <summary>The frame's checksum: RFC 1071 over the whole frame.</summary>
     public ushort Checksum => InternetChecksum.Compute(_data);

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -19,36 +20,46 @@ public readonly ref struct TcpHeader
     /// <summary>Reads and validates the header: data offset and the option list. Never throws.</summary>
     public static bool TryRead(ReadOnlySpan<byte> data, out TcpHeader header, out ParseError error)
     {
-        header = default;
-        if (data.Length < MinLength)
+        int hl = Measure(data);
+        if (hl < 0)
         {
-            error = new ParseError(ParseErrorReason.Truncated, 0, LayerKind.Tcp);
-            return false;
-        }
-        int hl = (data.Slice(0, MinLength)[12] >> 4) * 4;
-        if (hl < MinLength)
-        {
-            error = new ParseError(ParseErrorReason.BadHeaderLength, 12, LayerKind.Tcp);
-            return false;
-        }
-        if (hl > data.Length)
-        {
-            error = new ParseError(ParseErrorReason.HeaderLengthBeyondPacket, 12, LayerKind.Tcp);
-            return false;
-        }
-        // Most segments carry no options or exactly NOP, NOP, Timestamps (RFC 7323 App. A's layout, what
-        // Linux sends on every segment of a timestamped connection): both are well formed without a walk.
-        int bad = hl == MinLength || (hl == MinLength + 12 && BinaryPrimitives.ReadUInt32BigEndian(data.Slice(MinLength)) == 0x0101_080A)
-            ? -1
-            : FindMalformedOption(data.Slice(MinLength, hl - MinLength));
-        if (bad >= 0)
-        {
-            error = new ParseError(ParseErrorReason.BadOptionLength, MinLength + bad, LayerKind.Tcp);
+            header = default;
+            error = ParseError.FromCode(hl, LayerKind.Tcp);
             return false;
         }
         header = new TcpHeader(data);
         error = default;
         return true;
+    }
+
+    /// <summary>
+    /// <see cref="TryRead"/>'s checks, answering the header's length (20 or more, at most <c>data.Length</c>)
+    /// or a <see cref="ParseError.Code"/>, for the dissector to inline.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int Measure(ReadOnlySpan<byte> data)
+    {
+        if (data.Length < MinLength)
+        {
+            return ParseError.Code(ParseErrorReason.Truncated, 0);
+        }
+        int hl = (data[12] >> 4) * 4;
+        if (hl < MinLength)
+        {
+            return ParseError.Code(ParseErrorReason.BadHeaderLength, 12);
+        }
+        if (hl > data.Length)
+        {
+            return ParseError.Code(ParseErrorReason.HeaderLengthBeyondPacket, 12);
+        }
+        // Most segments carry no options or exactly NOP, NOP, Timestamps (RFC 7323 App. A's layout, what
+        // Linux sends on every segment of a timestamped connection): both are well formed without a walk.
+        if (hl == MinLength || (hl == MinLength + 12 && data[20] == 1 && data[21] == 1 && data[22] == 8 && data[23] == 10))
+        {
+            return hl;
+        }
+        int bad = FindMalformedOption(data.Slice(MinLength, hl - MinLength));
+        return bad < 0 ? hl : ParseError.Code(ParseErrorReason.BadOptionLength, MinLength + bad);
     }
 
     /// <summary>Reads the header or throws <see cref="PacketParseException"/>.</summary>

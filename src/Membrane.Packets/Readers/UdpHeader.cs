@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -18,33 +19,46 @@ public readonly ref struct UdpHeader
         TryRead(data, allowTruncated: false, out header, out error);
 
     /// <summary>As <see cref="TryRead(ReadOnlySpan{byte}, out UdpHeader, out ParseError)"/>; <paramref name="allowTruncated"/> accepts a datagram cut short by the capture.</summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public static bool TryRead(ReadOnlySpan<byte> data, bool allowTruncated, out UdpHeader header, out ParseError error)
     {
-        header = default;
-        if (data.Length < Length)
+        int len = Measure(data, allowTruncated);
+        if (len < 0)
         {
-            error = new ParseError(ParseErrorReason.Truncated, 0, LayerKind.Udp);
+            header = default;
+            error = ParseError.FromCode(len, LayerKind.Udp);
             return false;
         }
-        int len = BinaryPrimitives.ReadUInt16BigEndian(data.Slice(4, 2));
+        header = new UdpHeader(data.Slice(0, len));
+        error = default;
+        return true;
+    }
+
+    /// <summary>
+    /// <see cref="TryRead(ReadOnlySpan{byte}, bool, out UdpHeader, out ParseError)"/>'s checks, answering the
+    /// datagram's length (8 or more, at most <c>data.Length</c>) or a <see cref="ParseError.Code"/>, for the
+    /// dissector to inline.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int Measure(ReadOnlySpan<byte> data, bool allowTruncated)
+    {
+        if (data.Length < Length)
+        {
+            return ParseError.Code(ParseErrorReason.Truncated, 0);
+        }
+        int len = (data[4] << 8) | data[5];
         if (len < Length)
         {
-            error = new ParseError(ParseErrorReason.BadTotalLength, 4, LayerKind.Udp);
-            return false;
+            return ParseError.Code(ParseErrorReason.BadTotalLength, 4);
         }
         if (len > data.Length)
         {
             if (!allowTruncated)
             {
-                error = new ParseError(ParseErrorReason.TotalLengthBeyondCapture, 4, LayerKind.Udp);
-                return false;
+                return ParseError.Code(ParseErrorReason.TotalLengthBeyondCapture, 4);
             }
             len = data.Length;
         }
-        header = new UdpHeader(data.Slice(0, len));
-        error = default;
-        return true;
+        return len;
     }
 
     /// <summary>Reads the header or throws <see cref="PacketParseException"/>.</summary>

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace Membrane.Packets;
 
@@ -16,6 +17,7 @@ public readonly ref struct VxlanHeader
     internal VxlanHeader(ReadOnlySpan<byte> data) => _data = data;
 
     /// <summary>Reads the header. Never throws.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool TryRead(ReadOnlySpan<byte> data, out VxlanHeader header, out ParseError error)
     {
         if (data.Length < Length)
@@ -40,10 +42,18 @@ public readonly ref struct VxlanHeader
     }
 
     /// <summary><c>vxlan.flags</c>: the first 16 bits (flags byte and the reserved/GBP bits after it).</summary>
-    public ushort FlagsField => BinaryPrimitives.ReadUInt16BigEndian(_data);
+    public ushort FlagsField
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt16BigEndian(_data);
+    }
 
     /// <summary>The flags byte (RFC 7348: only I = 0x08 is defined).</summary>
-    public byte Flags => _data[0];
+    public byte Flags
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _data[0];
+    }
 
     /// <summary><c>vxlan.flags.i</c>.</summary>
     public bool VniValid => (_data[0] & VniValidFlag) != 0;
@@ -52,7 +62,11 @@ public readonly ref struct VxlanHeader
     public ushort GroupPolicyId => BinaryPrimitives.ReadUInt16BigEndian(_data.Slice(2, 2));
 
     /// <summary><c>vxlan.vni</c>: the 24-bit network identifier.</summary>
-    public uint Vni => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4)) >> 8;
+    public uint Vni
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => BinaryPrimitives.ReadUInt32BigEndian(_data.Slice(4, 4)) >> 8;
+    }
 
     /// <summary><c>vxlan.reserved_8</c>: the last byte.</summary>
     public byte Reserved => _data[7];
