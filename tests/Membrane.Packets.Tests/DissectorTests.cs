@@ -139,6 +139,71 @@ public class DissectorTests
         Assert.Equal((1u, 2u), e.Current.GetSackBlock(0));
     }
 
+    // The option layouts TcpHeader accepts without walking them (what Linux sends), and the same bytes with one
+    // length or kind byte wrong, which the walk must still catch.
+    public static TheoryData<string, byte[], TcpOptionKind[]> LinuxOptionLayouts => new()
+    {
+        { "timestamps", [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2], [TcpOptionKind.NoOperation, TcpOptionKind.NoOperation, TcpOptionKind.Timestamps] },
+        { "timestamps+sack", [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2, 1, 1, 5, 10, 0, 0, 0, 3, 0, 0, 0, 4],
+            [TcpOptionKind.NoOperation, TcpOptionKind.NoOperation, TcpOptionKind.Timestamps, TcpOptionKind.NoOperation, TcpOptionKind.NoOperation, TcpOptionKind.Sack] },
+        { "syn", [2, 4, 5, 180, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7],
+            [TcpOptionKind.MaximumSegmentSize, TcpOptionKind.SackPermitted, TcpOptionKind.Timestamps, TcpOptionKind.NoOperation, TcpOptionKind.WindowScale] },
+    };
+
+    [Theory]
+    [MemberData(nameof(LinuxOptionLayouts))]
+    public void LinuxTcpOptionLayoutsAreReadAndABadByteInThemIsCaught(string name, byte[] options, TcpOptionKind[] kinds)
+    {
+        var frame = SampleFrames.Make((ref PacketBuilder b) =>
+        {
+            b.Ipv4(SampleFrames.Pod1, SampleFrames.Pod2);
+            b.Tcp(1, 2, options: options);
+        });
+        var layers = Walk(frame, out var error, LinkType.RawIp);
+        Assert.False(error.IsError, name);
+        var found = new List<TcpOptionKind>();
+        foreach (var o in layers[1].AsTcp(frame).GetOptions())
+        {
+            found.Add(o.Kind);
+        }
+        Assert.Equal(kinds, found);
+
+        // Every length byte of the layout, made one too long: the first bad option is reported where it is.
+        int tcp = layers[1].Offset;
+        for (int i = 0; i < options.Length; i++)
+        {
+            if (!IsLengthByte(options, i))
+            {
+                continue;
+            }
+            var bad = (byte[])frame.Clone();
+            bad[tcp + 20 + i]++;
+            Walk(bad, out var badError, LinkType.RawIp);
+            Assert.Equal((ParseErrorReason.BadOptionLength, LayerKind.Tcp), (badError.Reason, badError.Layer));
+            Assert.Equal(tcp + 20 + i - 1, badError.Offset);
+        }
+    }
+
+    // True when options[i] is the length byte of a kind/length option.
+    private static bool IsLengthByte(byte[] options, int i)
+    {
+        int at = 0;
+        while (at < options.Length)
+        {
+            if (options[at] is 0 or 1)
+            {
+                at++;
+                continue;
+            }
+            if (at + 1 == i)
+            {
+                return true;
+            }
+            at += options[at + 1];
+        }
+        return false;
+    }
+
     [Fact]
     public void UnknownTcpOptionIsKeptRaw()
     {

@@ -206,19 +206,20 @@ public ref partial struct PacketDissector
                 _depth++;
                 _ipInIp = false;
             }
-            // Measure saw at least 20 bytes.
-            if (region < ((span[2] << 8) | span[3]))
+            // Measure saw at least 20 bytes; a constant-length view reads them without a bounds check each.
+            ReadOnlySpan<byte> h = span.Slice(0, Ipv4Header.MinLength);
+            if (region < ((h[2] << 8) | h[3]))
             {
                 _flags |= LayerFlags.Truncated;
             }
-            int hl = (span[0] & 0x0F) * 4;
+            int hl = (h[0] & 0x0F) * 4;
             layer = Make(LayerKind.IPv4, hl, _offset + region);
             _end = _offset + region;
             _networkOffset = _offset;
             _offset += hl;
             // AH may follow IPv4 too; its chain starts here, not in an outer IPv6 header's.
             _chainStarts = true;
-            if ((((span[6] << 8) | span[7]) & 0x3FFF) != 0)
+            if ((((h[6] << 8) | h[7]) & 0x3FFF) != 0)
             {
                 // MF set or a non-zero offset: the walk does not reassemble, so a fragment's bytes (even the
                 // first's) are payload.
@@ -226,7 +227,7 @@ public ref partial struct PacketDissector
             }
             else
             {
-                DispatchIpProtocol(span[9], ipv6: false, options);
+                DispatchIpProtocol(h[9], ipv6: false, options);
             }
             return true;
         }
@@ -249,7 +250,8 @@ public ref partial struct PacketDissector
                 _ipInIp = false;
             }
             // Measure saw at least 40 bytes.
-            if (region < Ipv6Header.Length + ((span[4] << 8) | span[5]))
+            ReadOnlySpan<byte> h = span.Slice(0, Ipv6Header.Length);
+            if (region < Ipv6Header.Length + ((h[4] << 8) | h[5]))
             {
                 _flags |= LayerFlags.Truncated;
             }
@@ -258,7 +260,7 @@ public ref partial struct PacketDissector
             _networkOffset = _offset;
             _offset += Ipv6Header.Length;
             _chainStarts = true;
-            DispatchIpProtocol(span[6], ipv6: true, options);
+            DispatchIpProtocol(h[6], ipv6: true, options);
             return true;
         }
 
@@ -337,14 +339,15 @@ public ref partial struct PacketDissector
                 return QuotedRemainder(span, ParseError.FromCode(region, LayerKind.Udp), options, out layer);
             }
             // Measure saw at least 8 bytes.
-            if (region < ((span[4] << 8) | span[5]))
+            ReadOnlySpan<byte> h = span.Slice(0, UdpHeader.Length);
+            if (region < ((h[4] << 8) | h[5]))
             {
                 _flags |= LayerFlags.Truncated;
             }
             layer = Make(LayerKind.Udp, UdpHeader.Length, _offset + region);
             _end = _offset + region;
             _offset += UdpHeader.Length;
-            ushort port = (ushort)((span[2] << 8) | span[3]);
+            ushort port = (ushort)((h[2] << 8) | h[3]);
             if (InsideIcmpError)
             {
                 ThenPayload(options);

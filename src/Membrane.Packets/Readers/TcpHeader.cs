@@ -52,9 +52,10 @@ public readonly ref struct TcpHeader
         {
             return ParseError.Code(ParseErrorReason.HeaderLengthBeyondPacket, 12);
         }
-        // Most segments carry no options or exactly NOP, NOP, Timestamps (RFC 7323 App. A's layout, what
-        // Linux sends on every segment of a timestamped connection): both are well formed without a walk.
-        if (hl == MinLength || (hl == MinLength + 12 && data[20] == 1 && data[21] == 1 && data[22] == 8 && data[23] == 10))
+        // Most segments carry one of the layouts Linux sends, well formed without a walk: none; NOP, NOP,
+        // Timestamps on every segment of a timestamped connection (RFC 7323 App. A), alone or followed by NOP,
+        // NOP and one SACK block; MSS, SACK-permitted, Timestamps, NOP, window scale on a SYN.
+        if (hl == MinLength || IsLinuxLayout(data, hl))
         {
             return hl;
         }
@@ -70,6 +71,18 @@ public readonly ref struct TcpHeader
             ThrowHelper.ThrowParse(e);
         }
         return h;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsLinuxLayout(ReadOnlySpan<byte> data, int hl)
+    {
+        if (hl == 40)
+        {
+            return data[20] == 2 && data[21] == 4 && data[24] == 4 && data[25] == 2 && data[26] == 8 && data[27] == 10
+                && data[36] == 1 && data[37] == 3 && data[38] == 3;
+        }
+        bool timestamps = (hl == 32 || hl == 44) && data[20] == 1 && data[21] == 1 && data[22] == 8 && data[23] == 10;
+        return timestamps && (hl == 32 || (data[32] == 1 && data[33] == 1 && data[34] == 5 && data[35] == 10));
     }
 
     // Generic TLV rules plus the fixed lengths RFC 9293 §3.2 / RFC 7323 / RFC 2018 give known kinds, in one
