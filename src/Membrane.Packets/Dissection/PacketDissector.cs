@@ -18,7 +18,7 @@ public ref partial struct PacketDissector
 {
     private readonly ReadOnlySpan<byte> _packet;
     private readonly DissectorOptions _options;
-    private Walk _w;
+    private Walk _walk;
     private Layer _current;
 
     /// <summary>Starts a walk over <paramref name="packet"/>, whose first bytes are of <paramref name="linkType"/>.</summary>
@@ -27,11 +27,11 @@ public ref partial struct PacketDissector
         _packet = packet;
         _options = options ?? DissectorOptions.Default;
         _current = default;
-        _w = default;
-        _w._end = packet.Length;
-        _w._networkOffset = -1;
-        _w._chainStarts = true;
-        _w._next = linkType switch
+        _walk = default;
+        _walk._end = packet.Length;
+        _walk._networkOffset = -1;
+        _walk._chainStarts = true;
+        _walk._next = linkType switch
         {
             LinkType.Ethernet => LayerKind.Ethernet,
             LinkType.RawIp => packet.Length > 0 && (packet[0] >> 4) == 6 ? LayerKind.IPv6 : LayerKind.IPv4,
@@ -40,18 +40,18 @@ public ref partial struct PacketDissector
             LinkType.Seed => LayerKind.Seed,
             _ => LayerKind.None,
         };
-        if (_w._next == LayerKind.None)
+        if (_walk._next == LayerKind.None)
         {
-            _w._error = new ParseError(ParseErrorReason.UnsupportedLinkType, 0, LayerKind.None);
-            _w._done = true;
+            _walk._error = new ParseError(ParseErrorReason.UnsupportedLinkType, 0, LayerKind.None);
+            _walk._done = true;
         }
     }
 
     /// <summary>The error that ended the walk (<see cref="ParseError.IsError"/> is false when the walk ended normally).</summary>
-    public readonly ParseError Error => _w._error;
+    public readonly ParseError Error => _walk._error;
 
     /// <summary>True when the walk ended on malformed input.</summary>
-    public readonly bool HasError => _w._error.IsError;
+    public readonly bool HasError => _walk._error.IsError;
 
     /// <summary>The layer the last successful <see cref="MoveNext"/> produced.</summary>
     public readonly Layer Current => _current;
@@ -60,6 +60,7 @@ public ref partial struct PacketDissector
     public readonly PacketDissector GetEnumerator() => this;
 
     /// <summary>Advances to the next layer (for <c>foreach</c>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool MoveNext() => TryNext(out _current);
 
     // TryNext and every handler it reaches are inlined into the consumer's loop (forced, so the JIT's inlining
@@ -71,33 +72,33 @@ public ref partial struct PacketDissector
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryNext(out Layer layer)
     {
-        if (_w._done)
+        if (_walk._done)
         {
             layer = default;
             return false;
         }
         // _offset <= _end <= _packet.Length always holds (every region is clipped to the bytes present).
-        ReadOnlySpan<byte> span = _packet.Slice(_w._offset, _w._end - _w._offset);
+        ReadOnlySpan<byte> span = _packet.Slice(_walk._offset, _walk._end - _walk._offset);
         var options = _options;
         // Each branch assigns layer; MoveNext passes _current itself, so Current needs no extra copy here.
-        return _w._next switch
+        return _walk._next switch
         {
-            LayerKind.Ethernet => _w.Ethernet(span, options, out layer),
-            LayerKind.IPv4 => _w.Ipv4(span, options, out layer),
-            LayerKind.IPv6 => _w.Ipv6(span, options, out layer),
-            LayerKind.Tcp => _w.Tcp(span, options, out layer),
-            LayerKind.Udp => _w.Udp(span, options, out layer),
-            LayerKind.Vlan => _w.Vlan(span, options, out layer),
-            LayerKind.Arp => _w.Arp(span, options, out layer),
+            LayerKind.Ethernet => _walk.Ethernet(span, options, out layer),
+            LayerKind.Vlan => _walk.Vlan(span, options, out layer),
+            LayerKind.Arp => _walk.Arp(span, options, out layer),
+            LayerKind.IPv4 => _walk.Ipv4(span, options, out layer),
+            LayerKind.IPv6 => _walk.Ipv6(span, options, out layer),
             LayerKind.Ipv6HopByHop or LayerKind.Ipv6Routing or LayerKind.Ipv6Fragment
-                or LayerKind.Ipv6DestinationOptions or LayerKind.Ah => _w.Extension(span, options, out layer),
-            LayerKind.Esp => _w.Esp(span, options, out layer),
-            LayerKind.Icmpv4 => _w.Icmpv4(span, options, out layer),
-            LayerKind.Icmpv6 => _w.Icmpv6(span, options, out layer),
-            LayerKind.Vxlan => _w.Vxlan(span, options, out layer),
-            LayerKind.Geneve => _w.Geneve(span, options, out layer),
-            LayerKind.Seed => _w.Seed(span, options, out layer),
-            _ => _w.Payload(span, options, out layer),
+                or LayerKind.Ipv6DestinationOptions or LayerKind.Ah => _walk.Extension(span, options, out layer),
+            LayerKind.Esp => _walk.Esp(span, options, out layer),
+            LayerKind.Tcp => _walk.Tcp(span, options, out layer),
+            LayerKind.Udp => _walk.Udp(span, options, out layer),
+            LayerKind.Icmpv4 => _walk.Icmpv4(span, options, out layer),
+            LayerKind.Icmpv6 => _walk.Icmpv6(span, options, out layer),
+            LayerKind.Vxlan => _walk.Vxlan(span, options, out layer),
+            LayerKind.Geneve => _walk.Geneve(span, options, out layer),
+            LayerKind.Seed => _walk.Seed(span, options, out layer),
+            _ => _walk.Payload(span, options, out layer),
         };
     }
 
@@ -116,7 +117,7 @@ public ref partial struct PacketDissector
             layers[count++] = layer;
         }
         error = d.Error;
-        if (count == layers.Length && !d._w._done)
+        if (count == layers.Length && !d._walk._done)
         {
             return false;
         }
