@@ -153,7 +153,9 @@ echo; echo "\$ membrane observe --verdict DROPPED --from-pod web --last 1 -o jso
 bin/membrane --socket "$socket" observe --verdict DROPPED --from-pod web --last 1 -o json
 echo; echo "\$ membrane observe --pod db --last 20 --write $state/db.pcapng    (then tshark reads the comments)"
 bin/membrane --socket "$socket" observe --pod db --last 20 -o table --write "$state/db.pcapng"
-tshark -r "$state/db.pcapng" -T fields -e frame.number -e ip.src -e ip.dst -e frame.comment 2>/dev/null | head -6
+# One address column each for source and destination, IPv4 or IPv6.
+tshark -r "$state/db.pcapng" -T fields -e frame.number -e ip.src -e ipv6.src -e ip.dst -e ipv6.dst -e frame.comment -E occurrence=f 2>/dev/null \
+    | awk -F'\t' -v OFS='\t' '{ print $1, $2 $3, $4 $5, $6 }' | head -6
 
 step "membrane bpf metrics, and the same counters for Prometheus (--metrics-listen 127.0.0.1:9962)"
 bin/membrane --socket "$socket" bpf metrics
