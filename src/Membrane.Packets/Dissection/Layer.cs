@@ -111,15 +111,7 @@ public readonly struct Layer
         {
             ThrowHelper.ThrowWrongLayer(LayerKind.Ipv6HopByHop, Kind);
         }
-        byte type = Kind switch
-        {
-            LayerKind.Ipv6HopByHop => IpProtocols.HopByHopOptions,
-            LayerKind.Ipv6Routing => IpProtocols.Routing,
-            LayerKind.Ipv6Fragment => IpProtocols.Fragment,
-            LayerKind.Ipv6DestinationOptions => IpProtocols.DestinationOptions,
-            _ => IpProtocols.Ah,
-        };
-        return new(Header(packet), type);
+        return new(Header(packet), Ipv6ExtensionHeader.TypeOf(Kind));
     }
 
     /// <summary>Views a TCP header.</summary>

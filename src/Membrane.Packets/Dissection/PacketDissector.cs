@@ -43,7 +43,6 @@ public ref partial struct PacketDissector
         if (_walk._next == LayerKind.None)
         {
             _walk._error = new ParseError(ParseErrorReason.UnsupportedLinkType, 0, LayerKind.None);
-            _walk._done = true;
         }
     }
 
@@ -72,7 +71,7 @@ public ref partial struct PacketDissector
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryNext(out Layer layer)
     {
-        if (_walk._done)
+        if (_walk._next == LayerKind.None)
         {
             layer = default;
             return false;
@@ -117,7 +116,7 @@ public ref partial struct PacketDissector
             layers[count++] = layer;
         }
         error = d.Error;
-        if (count == layers.Length && !d._walk._done)
+        if (count == layers.Length && d._walk._next != LayerKind.None)
         {
             return false;
         }

@@ -37,6 +37,16 @@ public readonly ref struct Ipv6ExtensionHeader
         _ => LayerKind.None,
     };
 
+    /// <summary>The next-header value of an extension-header kind (<see cref="KindOf"/> the other way; AH for any other kind).</summary>
+    internal static byte TypeOf(LayerKind kind) => kind switch
+    {
+        LayerKind.Ipv6HopByHop => IpProtocols.HopByHopOptions,
+        LayerKind.Ipv6Routing => IpProtocols.Routing,
+        LayerKind.Ipv6Fragment => IpProtocols.Fragment,
+        LayerKind.Ipv6DestinationOptions => IpProtocols.DestinationOptions,
+        _ => IpProtocols.Ah,
+    };
+
     /// <summary>
     /// Reads an extension header of the given <paramref name="type"/> at the start of <paramref name="data"/>,
     /// validating its length and (for hop-by-hop and destination options) its option TLVs. Never throws on the
