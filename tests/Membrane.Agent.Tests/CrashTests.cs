@@ -28,6 +28,8 @@ public sealed class CrashTests : IDisposable
         for (var round = 0; round < 3; round++)
         {
             var psi = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            // The child dies by SIGKILL: without diagnostics it leaves no IPC pipes and socket in /tmp behind.
+            psi.Environment["DOTNET_EnableDiagnostics"] = "0";
             foreach (var arg in (string[])["exec", typeof(CrashChild).Assembly.Location, "crash-writer", state])
             {
                 psi.ArgumentList.Add(arg);

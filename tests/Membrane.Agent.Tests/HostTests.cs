@@ -61,6 +61,8 @@ public sealed class HostTests : IDisposable
         var kill = Requires.Tool("kill");
         var socket = _dir.File("agent.sock");
         var psi = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // Killed if it fails to come up: without diagnostics it leaves no IPC pipes and socket in /tmp behind.
+        psi.Environment["DOTNET_EnableDiagnostics"] = "0";
         foreach (var arg in (string[])["exec", typeof(CrashChild).Assembly.Location, "agent", _dir.File("state"), socket])
         {
             psi.ArgumentList.Add(arg);

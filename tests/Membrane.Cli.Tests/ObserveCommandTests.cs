@@ -313,7 +313,8 @@ public sealed class ObserveCommandTests : IAsyncLifetime
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            Environment = { ["TZ"] = "UTC" },
+            // Followers end by SIGKILL: without diagnostics they leave no IPC pipes and socket in /tmp behind.
+            Environment = { ["TZ"] = "UTC", ["DOTNET_EnableDiagnostics"] = "0" },
         };
         foreach (string a in (string[])[Path.Combine(AppContext.BaseDirectory, "membrane.dll"), "--socket", _agent.SocketPath, .. args])
         {

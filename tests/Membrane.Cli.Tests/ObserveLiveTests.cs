@@ -100,6 +100,8 @@ public sealed class ObserveLiveTests
         await node.Client.PolicyImportAsync([new PolicyFile { Name = "backend.yaml", Text = PolicyFixtures.Backend }]);
 
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // `observe -f` ends by SIGKILL: without diagnostics it leaves no IPC pipes and socket in /tmp behind.
+        psi.Environment["DOTNET_EnableDiagnostics"] = "0";
         foreach (var a in (string[])[Path.Combine(AppContext.BaseDirectory, "membrane.dll"), "--socket", node.SocketPath,
                      "observe", "-f", "--from-pod", "default/frontend", "--type", "trace:to-endpoint", "--tcp-flags", "SYN", "--not", "--tcp-flags", "ACK"])
         {
