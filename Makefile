@@ -16,19 +16,24 @@ DEBS := clang llvm zlib1g-dev libbpf-dev libbpf1 bpftool iproute2 iputils-ping u
 
 .PHONY: all deps build test bench demo demo-clean clean
 
+# The dotnet CLI leaves two empty folders in $TMPDIR every time it runs. A recipe line that runs
+# it starts with $(WITH_TMP): a temp folder of its own, removed when the line ends
+# (--one-file-system: never into a mount). scripts/test.sh does the same for the test runs.
+WITH_TMP = tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/membrane-dotnet.XXXXXX"); trap '{ set +x; } 2>/dev/null; rm -rf --one-file-system "$$tmp"' EXIT; export TMPDIR=$$tmp; set -x;
+
 all: build
 
 deps:
 	@bash scripts/deps.sh $(DEBS)
 
 build:
-	$(DOTNET) build Membrane.slnx -c $(CONFIG) -nologo -clp:NoSummary -v:q
+	@$(WITH_TMP) $(DOTNET) build Membrane.slnx -c $(CONFIG) -nologo -clp:NoSummary -v:q
 	@mkdir -p $(BIN)
 	@# NativeAOT too: a client command starts in ~15 ms instead of ~150 ms JIT-started, which is
 	@# most of a `policy import` (bench/README.md); the agent runs from the same binary.
-	$(DOTNET) publish src/Membrane.Cli/Membrane.Cli.csproj -c $(CONFIG) -nologo -v:q -r linux-x64 -p:PublishAot=true -o $(BIN)
+	@$(WITH_TMP) $(DOTNET) publish src/Membrane.Cli/Membrane.Cli.csproj -c $(CONFIG) -nologo -v:q -r linux-x64 -p:PublishAot=true -o $(BIN)
 	@# The CNI plugin starts for every pod: NativeAOT: ~4 ms a VERSION call instead of ~46 ms JIT-started (bench/README.md).
-	$(DOTNET) publish src/Membrane.Cni/Membrane.Cni.csproj -c $(CONFIG) -nologo -v:q -r linux-x64 -p:PublishAot=true -o $(BIN)/.cni
+	@$(WITH_TMP) $(DOTNET) publish src/Membrane.Cni/Membrane.Cni.csproj -c $(CONFIG) -nologo -v:q -r linux-x64 -p:PublishAot=true -o $(BIN)/.cni
 	@cp $(BIN)/.cni/membrane-cni $(BIN)/membrane-cni && rm -rf $(BIN)/.cni
 	@echo "built: $(BIN)/membrane $(BIN)/membrane-cni"
 
