@@ -186,9 +186,6 @@ public readonly ref struct Ipv4Header
     /// <summary>Iterates the options (<c>ip.opt.type</c>, <c>ip.opt.len</c>).</summary>
     public Ipv4OptionEnumerator GetOptions() => new(Options);
 
-    // The bytes held: header and payload, clipped to the capture.
-    internal int RegionLength => _data.Length;
-
     /// <summary>The header bytes, options included.</summary>
     public ReadOnlySpan<byte> HeaderBytes => _data.Slice(0, HeaderLength);
 

@@ -143,9 +143,6 @@ public readonly ref struct Ipv6Header
         get => Ipv6Address.Read(_data.Slice(24, 16));
     }
 
-    // The bytes held: header and payload, clipped to the capture.
-    internal int RegionLength => _data.Length;
-
     /// <summary>The payload (extension headers included), clipped to the capture.</summary>
     public ReadOnlySpan<byte> Payload => _data.Slice(Length);
 
