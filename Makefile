@@ -17,8 +17,8 @@ DEBS := clang llvm zlib1g-dev libbpf-dev libbpf1 bpftool iproute2 iputils-ping u
 .PHONY: all deps build test bench demo demo-clean clean
 
 # The dotnet CLI leaves two empty folders in $TMPDIR every time it runs. A recipe line that runs
-# it starts with $(WITH_TMP): a temp folder of its own, removed when the line ends
-# (--one-file-system: never into a mount). scripts/test.sh does the same for the test runs.
+# it (the builds, the test runs) starts with $(WITH_TMP): a temp folder of its own, removed when
+# the line ends (--one-file-system: a mount a failed test left inside is skipped, not emptied).
 WITH_TMP = tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/membrane-dotnet.XXXXXX"); trap '{ set +x; } 2>/dev/null; rm -rf --one-file-system "$$tmp"' EXIT; export TMPDIR=$$tmp; set -x;
 
 all: build
@@ -38,7 +38,7 @@ build:
 	@echo "built: $(BIN)/membrane $(BIN)/membrane-cni"
 
 test: deps build
-	@bash scripts/test.sh $(CONFIG)
+	@$(WITH_TMP) bash scripts/test.sh $(CONFIG)
 
 bench: deps build
 	@bash bench/run.sh

@@ -5,12 +5,7 @@ set -uo pipefail
 config=${1:-Release}
 cd "$(dirname "$0")/.."
 out=$(mktemp)
-# Everything the runs put in the temp folder goes in one folder of their own, removed at the end
-# (the dotnet CLI itself leaves two empty folders in $TMPDIR per `dotnet test`). --one-file-system:
-# a mount a failed test left behind in there is skipped, not emptied.
-run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/membrane-test.XXXXXX")
-trap 'rm -f "$out"; rm -rf --one-file-system "$run_tmp"' EXIT
-export TMPDIR=$run_tmp
+trap 'rm -f "$out"' EXIT
 status=0
 passed=0 failed=0 skipped=0
 for proj in tests/*.Tests/*.csproj; do
